@@ -1,0 +1,52 @@
+// Input validation shared by every kernel of the bilinear operators (CPU, CUDA and Meta), so that
+// eager execution and torch.compile's fake tensors raise the same errors with the same words.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/SymIntArrayRef.h>
+#include <c10/util/string_view.h>
+
+#include <array>
+#include <optional>
+
+#include "activation.h"
+
+namespace matnet {
+
+// Maps "identity" | "sigmoid" | "tanh" | "relu" to its enum; anything else is a ValueError.
+Activation parse_activation(c10::string_view name, const char* op);
+
+// x (..., p, q), u (m, p), v (n, q), bias (m, n) or none: ranks, sizes, dtypes and devices.
+// Returns the parsed activation.
+Activation check_bilinear_inputs(
+    const char* op,
+    const at::Tensor& x,
+    const at::Tensor& u,
+    const at::Tensor& v,
+    const std::optional<at::Tensor>& bias,
+    c10::string_view activation);
+
+// The forward's inputs again, plus y and grad_y of shape (..., m, n).
+Activation check_bilinear_backward_inputs(
+    const char* op,
+    const at::Tensor& grad_y,
+    const at::Tensor& x,
+    const at::Tensor& u,
+    const at::Tensor& v,
+    const at::Tensor& y,
+    c10::string_view activation);
+
+// (..., p, q) -> (..., m, n); symbolic so that the Meta kernels trace dynamic shapes.
+c10::SymDimVector bilinear_output_shape(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v);
+
+// Sizes of a validated call: x viewed as N matrices of p×q, output N matrices of m×n.
+struct BilinearSizes {
+  int64_t batch, m, n, p, q;
+};
+BilinearSizes bilinear_sizes(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v);
+
+// The dX, dU, dV, dB returned by bilinear_backward; an entry is undefined where its mask is false.
+using BilinearGradients = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using BilinearOutputMask = std::array<bool, 4>;
+
+}  // namespace matnet

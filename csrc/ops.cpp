@@ -1,0 +1,23 @@
+// Every schema of the matnet operator library, declared once. Kernels are registered per dispatch
+// key in csrc/cpu, csrc/cuda, csrc/meta and csrc/autograd.
+#include <torch/library.h>
+
+TORCH_LIBRARY(matnet, m) {
+  // y = σ(U X_i Vᵀ + B) for x of shape (..., p, q), u (m, p), v (n, q), bias (m, n).
+  m.def(
+      "bilinear(Tensor x, Tensor u, Tensor v, Tensor? bias=None, str activation=\"identity\") -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // (dX, dU, dV, dB) from the saved x and y only; entries whose output_mask is false are None.
+  m.def(
+      "bilinear_backward(Tensor grad_y, Tensor x, Tensor u, Tensor v, Tensor y, str activation, "
+      "bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+      {at::Tag::pt2_compliant_tag});
+  // Whether this build carries CUDA kernels (the others raise a clear error on CUDA tensors).
+  m.def("has_cuda_kernels() -> bool", [] {
+#ifdef WITH_CUDA
+    return true;
+#else
+    return false;
+#endif
+  });
+}

@@ -1,0 +1,20 @@
+"""matnet_torch: Matrix Neural Networks (Gao, Guo and Wang) for PyTorch.
+
+Y = σ(U X Vᵀ + B) over batches of matrices, as fused C++/CUDA operators registered with the
+PyTorch dispatcher (``torch.ops.matnet``), with modules, models, regularisers and training tools.
+"""
+from . import _library
+from ._library import has_cuda_kernels
+from .functional import ACTIVATIONS, bilinear
+
+__version__ = "0.1.0"
+__all__ = ["ACTIVATIONS", "bilinear", "has_cuda_kernels", "nn", "reference"]
+
+
+def __getattr__(name):
+    # nn, reference and the tools import lazily so `import matnet_torch` stays cheap.
+    if name in ("nn", "reference"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

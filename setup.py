@@ -1,0 +1,73 @@
+"""Builds matnet_torch and its operator library matnet_torch/_C.
+
+The C++ library is always built. Its CUDA kernels are built when the installed torch has CUDA and a
+CUDA toolkit is found, or when FORCE_CUDA=1; never by whether a GPU is visible. Install with
+    pip install --no-build-isolation -e .
+"""
+import glob
+import os
+
+import torch
+from setuptools import find_packages, setup
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def cuda_choice():
+    """(build CUDA kernels?, the reason), decided from the toolchain only."""
+    if os.environ.get("FORCE_CUDA", "0") == "1":
+        return True, "FORCE_CUDA=1"
+    if torch.version.cuda is None:
+        return False, f"the installed torch {torch.__version__} has no CUDA"
+    if CUDA_HOME is None:
+        return False, "no CUDA toolkit found (set CUDA_HOME)"
+    return True, f"torch {torch.__version__} has CUDA {torch.version.cuda} and a toolkit is at {CUDA_HOME}"
+
+
+def sources(pattern):
+    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "csrc", pattern)))
+
+
+def operator_library():
+    with_cuda, reason = cuda_choice()
+    print(f"matnet_torch: {'building' if with_cuda else 'not building'} CUDA kernels: {reason}")
+    common = sources("*.cpp") + sources("cpu/*.cpp") + sources("meta/*.cpp") + sources("autograd/*.cpp")
+    cxx_flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
+    if with_cuda:
+        extension = CUDAExtension(
+            "matnet_torch._C",
+            common + ["csrc/cuda/bilinear_cuda.cpp", "csrc/cuda/bilinear_kernels.cu"],
+            define_macros=[("WITH_CUDA", None)],
+            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr"]},
+            extra_link_args=["-fopenmp"],
+        )
+    else:
+        extension = CppExtension(
+            "matnet_torch._C",
+            common + ["csrc/cuda/missing_cuda.cpp"],
+            extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=["-fopenmp"],
+        )
+    # The library holds only operator registrations: it needs libtorch, not the Python bindings,
+    # so that LibTorch C++ programs can link it too. Python loads it with torch.ops.load_library.
+    extension.libraries = [lib for lib in extension.libraries if lib != "torch_python"]
+    return extension
+
+
+setup(
+    name="matnet_torch",
+    version="0.1.0",
+    description="Matrix Neural Networks (MatNet) for PyTorch: fused C++/CUDA bilinear layers, models and tools",
+    packages=find_packages(include=["matnet_torch", "matnet_torch.*"]),
+    python_requires=">=3.9",
+    install_requires=["torch>=2.4", "numpy", "tqdm", "matplotlib"],
+    ext_modules=[operator_library()],
+    cmdclass={"build_ext": BuildExtension},
+    entry_points={
+        "console_scripts": [
+            "matnet-train=matnet_torch.train:main",
+            "matnet-evaluate=matnet_torch.evaluate:main",
+        ]
+    },
+)
