@@ -1,0 +1,159 @@
+"""The configuration of a MNIST training run: its command-line options and the model it describes.
+
+``build_parser`` defines every option of ``python -m matnet_torch.train``; ``config_from_args`` turns
+parsed options into the plain dict stored in checkpoints and metrics.json; ``build_model`` rebuilds
+the classifier from such a dict, so a checkpoint is all ``matnet_torch.evaluate`` needs.
+"""
+import argparse
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from torch import nn
+
+from .nn import MatNetClassifier
+from .regularizers import constrain_unit_rows
+
+OPTIMIZERS = ("sgd", "adam", "lbfgs")
+SCHEDULES = ("cosine", "step", "none")
+HEADS = ("vec", "bilinear")
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+# Per-optimizer defaults for --lr and --batch-size, chosen by the experiments in docs/mnist_results.md.
+# LBFGS is a full-batch method (the paper's optimiser); its line search picks the step, so lr is 1.
+DEFAULT_LR = {"sgd": 0.1, "adam": 0.01, "lbfgs": 1.0}
+DEFAULT_BATCH_SIZE = {"sgd": 128, "adam": 128, "lbfgs": 60000}
+
+# Options that may differ between a run and its --resume: they change where and how fast the run
+# goes, never what it computes.
+RUNTIME_OPTIONS = ("out", "resume", "threads", "data_dir")
+
+
+def matrix_size(text: str) -> Tuple[int, int]:
+    """'20x20' -> (20, 20); an argparse type."""
+    try:
+        rows, columns = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a matrix size ROWSxCOLUMNS such as 20x20, got {text!r}")
+    if rows < 1 or columns < 1:
+        raise argparse.ArgumentTypeError(f"matrix sizes must be positive, got {text!r}")
+    return rows, columns
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m matnet_torch.train``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m matnet_torch.train",
+        description=(
+            "Train a MatNet classifier on MNIST (Gao, Guo and Wang, section 4.1). The defaults train the "
+            "paper's network 28x28 -> 20x20 -> 16x16 -> 10 (sigmoid, vectorised softmax head). Writes a "
+            "checkpoint every epoch, then metrics.json and the figures of the paper (fig1_weights.png, "
+            "fig2_hidden_outputs.png) to --out."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--hidden", type=matrix_size, nargs="+", default=[(20, 20), (16, 16)], metavar="RxC",
+                       help="sizes of the hidden matrix layers")
+    model.add_argument("--head", choices=HEADS, default="vec",
+                       help="output layer: vec = softmax on the flattened last hidden matrix (the paper's "
+                            "MNIST head), bilinear = s_k = u_k X v_kᵀ + b_k")
+    model.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="sigmoid",
+                       help="activation of the hidden layers")
+
+    optimisation = parser.add_argument_group("optimisation")
+    optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                              help="sgd is SGD with Nesterov momentum 0.9; lbfgs uses a strong-Wolfe line "
+                                   "search and a closure, best with large batches")
+    optimisation.add_argument("--lr", type=float, default=None,
+                              help=f"peak learning rate; default per optimizer: {DEFAULT_LR}")
+    optimisation.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                              help="learning-rate schedule over the epochs: cosine annealing to 0, or step "
+                                   "(x0.1 at 50%% and 75%% of the epochs), or constant")
+    optimisation.add_argument("--batch-size", type=int, default=None,
+                              help=f"samples per step; default per optimizer: {DEFAULT_BATCH_SIZE} "
+                                   "(more than the training set means full batch)")
+    optimisation.add_argument("--epochs", type=int, default=60, help="passes over the training set")
+    optimisation.add_argument("--shift", type=int, default=2,
+                              help="data augmentation: translate each training image by a random whole "
+                                   "number of pixels in [-SHIFT, SHIFT] along each axis (0 turns it off)")
+
+    regularisation = parser.add_argument_group("regularisation (paper section 2.3)")
+    regularisation.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
+                                help="λ of the penalty λ Σ_l (‖U_l‖²_F + ‖V_l‖²_F), output layer included")
+    regularisation.add_argument("--sparsity-target", type=float, default=0.05, metavar="RHO",
+                                help="ρ, the target mean activation of the sparsity penalty")
+    regularisation.add_argument("--sparsity-weight", type=float, default=0.0, metavar="BETA",
+                                help="β of the sparsity penalty β Σ_l KL(ρ ‖ ρ̄_l) (sigmoid only; 0 turns "
+                                     "it off)")
+    regularisation.add_argument("--unit-norm", action="store_true",
+                                help="keep the rows of every U and V at unit norm (the paper's manifold "
+                                     "constraint for MNIST), by reparametrisation")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--validation-size", type=int, default=5000,
+                     help="hold out the last N training images to report a validation accuracy every "
+                          "epoch; they are not trained on (0 trains on all 60000)")
+    run.add_argument("--seed", type=int, default=0, help="seeds initialisation, shuffling and augmentation")
+    run.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    run.add_argument("--data-dir", default=None,
+                     help="directory with the MNIST IDX files; default: the local cache of "
+                          "matnet_torch.data.load_mnist")
+    run.add_argument("--out", default="runs/mnist", help="directory for checkpoint.pt, metrics.json and figures")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run saved in --out from its last completed epoch; give the same "
+                          "options as the interrupted run (only --threads and --data-dir may change)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    """The run's configuration as a JSON-serialisable dict, per-optimizer defaults filled in."""
+    config = vars(args).copy()
+    config["hidden"] = [list(shape) for shape in args.hidden]
+    if config["lr"] is None:
+        config["lr"] = DEFAULT_LR[args.optimizer]
+    if config["batch_size"] is None:
+        config["batch_size"] = DEFAULT_BATCH_SIZE[args.optimizer]
+    for name in ("epochs", "batch_size", "threads"):
+        if config[name] < 1:
+            raise SystemExit(f"matnet_torch.train: --{name.replace('_', '-')} must be positive, got {config[name]}")
+    for name in ("shift", "validation_size"):
+        if config[name] < 0:
+            raise SystemExit(f"matnet_torch.train: --{name.replace('_', '-')} must be >= 0, got {config[name]}")
+    if config["sparsity_weight"] > 0 and config["activation"] != "sigmoid":
+        raise SystemExit(
+            f"matnet_torch.train: the sparsity penalty needs activations in (0, 1) (sigmoid), "
+            f"got --activation {config['activation']}"
+        )
+    return config
+
+
+def differing_options(saved: Dict[str, Any], requested: Dict[str, Any]) -> List[str]:
+    """'--name: saved -> requested' for every non-runtime option that differs between two configs."""
+    return [
+        f"--{name.replace('_', '-')}: {saved.get(name)!r} -> {value!r}"
+        for name, value in requested.items()
+        if name not in RUNTIME_OPTIONS and saved.get(name) != value
+    ]
+
+
+def build_model(config: Dict[str, Any]) -> nn.Module:
+    """The MatNetClassifier that ``config`` describes, unit-norm reparametrised if it asks for it."""
+    model = MatNetClassifier(
+        in_shape=(28, 28),
+        hidden_shapes=[tuple(shape) for shape in config["hidden"]],
+        num_classes=10,
+        activation=config["activation"],
+        head=config["head"],
+    )
+    if config["unit_norm"]:
+        constrain_unit_rows(model)
+    return model
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Number of trainable numbers in ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def parse_config(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Command line -> configuration dict."""
+    return config_from_args(build_parser().parse_args(argv))

@@ -1,0 +1,177 @@
+"""The training loop of ``matnet_torch.train``: objective, optimiser, schedule, epochs and checkpoints.
+
+The whole training set is one float tensor; every epoch indexes it with a fresh random permutation
+(no DataLoader: on two cores worker processes only compete with the arithmetic). All randomness of
+training (shuffling, augmentation) draws from one ``torch.Generator`` whose state is checkpointed
+with the model, optimiser and schedule after every epoch, so ``--resume`` continues bit for bit.
+"""
+import os
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from .evaluate import evaluate
+from .regularizers import sparsity_penalty, weight_decay_penalty
+from .train_config import differing_options
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def make_optimizer(model: nn.Module, config: Dict[str, Any]) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum, Adam, or LBFGS with a strong-Wolfe line search."""
+    parameters, lr = model.parameters(), config["lr"]
+    if config["optimizer"] == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True)
+    if config["optimizer"] == "adam":
+        return torch.optim.Adam(parameters, lr=lr)
+    return torch.optim.LBFGS(parameters, lr=lr, max_iter=20, history_size=20, line_search_fn="strong_wolfe")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: Dict[str, Any]) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule, stepped once per epoch."""
+    epochs = config["epochs"]
+    if config["schedule"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if config["schedule"] == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[epochs // 2, 3 * epochs // 4], gamma=0.1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image (N, H, W) translated by its own random (dy, dx) in [-max_shift, max_shift]², zero filled.
+
+    One gather over the zero-padded batch: output pixel (r, c) of image i reads padded pixel
+    (r + max_shift - dy_i, c + max_shift - dx_i).
+    """
+    n, height, width = images.shape
+    padded = F.pad(images, (max_shift,) * 4).reshape(n, -1)
+    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n, 1, 1), generator=generator)
+    rows = torch.arange(height).view(1, height, 1) + max_shift - dy
+    columns = torch.arange(width).view(1, 1, width) + max_shift - dx
+    index = rows * (width + 2 * max_shift) + columns
+    return padded.gather(1, index.reshape(n, -1)).view(n, height, width)
+
+
+def objective(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(cross-entropy + the configured penalties, logits) of one batch."""
+    logits, hidden = model.forward_with_hidden(images)
+    loss = F.cross_entropy(logits, labels)
+    if config["weight_decay"] > 0:
+        loss = loss + weight_decay_penalty(model, config["weight_decay"])
+    if config["sparsity_weight"] > 0:
+        loss = loss + sparsity_penalty(
+            hidden, config["sparsity_target"], config["sparsity_weight"], layers=model.hidden_layers
+        )
+    return loss, logits
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: Dict[str, Any],
+    generator: torch.Generator,
+    description: str,
+) -> Tuple[float, float]:
+    """One pass over (images, labels) in random batches; returns (mean objective, accuracy) on the
+    batches as they were trained on (augmented, before each step)."""
+    model.train()
+    order = torch.randperm(len(images), generator=generator)
+    total_loss, correct, seen = 0.0, 0, 0
+    with tqdm(total=len(images), desc=description, unit="img", leave=False, disable=None) as bar:
+        for batch in order.split(config["batch_size"]):
+            x, y = images[batch], labels[batch]
+            if config["shift"] > 0:
+                x = random_shift(x, config["shift"], generator)
+            evaluations = []
+
+            def closure():
+                optimizer.zero_grad(set_to_none=True)
+                loss, logits = objective(model, x, y, config)
+                loss.backward()
+                evaluations.append((loss.detach(), logits.detach()))
+                return loss
+
+            # SGD and Adam call the closure once; LBFGS several times: report its first evaluation.
+            optimizer.step(closure)
+            loss, logits = evaluations[0]
+            total_loss += loss.item() * len(batch)
+            correct += (logits.argmax(dim=1) == y).sum().item()
+            seen += len(batch)
+            bar.update(len(batch))
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+    return total_loss / seen, correct / seen
+
+
+def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
+    """torch.save to a temporary file renamed over ``path``: an interrupted save keeps the previous one."""
+    temporary = f"{path}.tmp"
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def fit(
+    model: nn.Module,
+    train: Tuple[torch.Tensor, torch.Tensor],
+    validation: Optional[Tuple[torch.Tensor, torch.Tensor]],
+    config: Dict[str, Any],
+) -> Dict[str, Any]:
+    """Trains ``model`` for config["epochs"] epochs, or what remains of them with config["resume"].
+
+    Writes ``config["out"]/checkpoint.pt`` after every epoch and prints one summary line per epoch.
+    Returns {"history": one dict per epoch, "train_seconds": wall time of all epochs, resumed runs
+    included (training steps plus the per-epoch validation)}.
+    """
+    path = os.path.join(config["out"], CHECKPOINT_NAME)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config)
+    generator = torch.Generator().manual_seed(config["seed"])
+    history: List[Dict[str, Any]] = []
+    train_seconds = 0.0
+    if config["resume"]:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        differences = differing_options(checkpoint["config"], config)
+        if differences:
+            raise SystemExit(f"matnet_torch.train: --resume with options that differ from {path}: " + "; ".join(differences))
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        generator.set_state(checkpoint["rng"]["generator"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        history, train_seconds = checkpoint["history"], checkpoint["train_seconds"]
+        print(f"resuming {path} after epoch {checkpoint['epoch']} of {config['epochs']}")
+    elif os.path.exists(path):
+        raise SystemExit(f"matnet_torch.train: {path} exists; pass --resume to continue it, or choose another --out")
+
+    for epoch in range(len(history) + 1, config["epochs"] + 1):
+        started = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss, train_accuracy = train_epoch(
+            model, optimizer, *train, config, generator, f"epoch {epoch}/{config['epochs']}"
+        )
+        scheduler.step()
+        record = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_accuracy": train_accuracy}
+        summary = f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  train loss {train_loss:.4f} acc {train_accuracy:.4f}"
+        if validation is not None:
+            record["validation_accuracy"], record["validation_loss"] = evaluate(model, *validation)
+            summary += f"  validation loss {record['validation_loss']:.4f} acc {record['validation_accuracy']:.4f}"
+        record["seconds"] = time.perf_counter() - started
+        train_seconds += record["seconds"]
+        history.append(record)
+        print(f"{summary}  {record['seconds']:.1f} s", flush=True)
+        save_checkpoint(path, {
+            "epoch": epoch,
+            "config": config,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": {"generator": generator.get_state(), "torch": torch.get_rng_state()},
+            "history": history,
+            "train_seconds": train_seconds,
+        })
+    return {"history": history, "train_seconds": train_seconds}
