@@ -1,0 +1,146 @@
+"""The training and evaluation tools on a tiny synthetic MNIST written as IDX files by the tests."""
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from matnet_torch import evaluate, train, training_loop
+from matnet_torch.data import write_idx
+
+METRIC_KEYS = {"test_accuracy", "test_loss", "params", "epochs", "train_seconds", "seconds_per_epoch", "config"}
+FIGURES = ("fig1_weights.png", "fig2_hidden_outputs.png")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """200 training and 100 test images of random pixels with labels 0..9, as gzip IDX files."""
+    directory = tmp_path_factory.mktemp("mnist")
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 200), ("t10k", 100)):
+        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28), dtype=np.uint8), compress=True)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, count, dtype=np.uint8), compress=True)
+    return directory
+
+
+def run_train(data_dir, out, *options):
+    """matnet_torch.train.main on the tiny set, one thread, small batches; returns metrics.json."""
+    assert train.main(["--data-dir", str(data_dir), "--out", str(out), "--threads", "1", "--validation-size", "50",
+                       "--batch-size", "32", *options]) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def smoke_run(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    return out, run_train(data_dir, out, "--epochs", "2", "--seed", "1")
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--hidden", "--head", "--activation", "--optimizer", "--lr", "--schedule", "--batch-size",
+                   "--epochs", "--weight-decay", "--sparsity-target", "--sparsity-weight", "--unit-norm", "--seed",
+                   "--threads", "--data-dir", "--out", "--resume", "--validation-size"):
+        assert option in text
+
+
+def test_smoke_run_writes_metrics_checkpoint_and_figures(smoke_run):
+    out, metrics = smoke_run
+    assert METRIC_KEYS <= metrics.keys()
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert np.isfinite(metrics["test_loss"]) and metrics["test_loss"] > 0
+    assert metrics["params"] == 1520 + 896 + 2570  # the paper's net: 28x28 -> 20x20 -> 16x16 -> 10
+    assert metrics["epochs"] == 2 and len(metrics["history"]) == 2
+    assert metrics["train_seconds"] > 0
+    assert metrics["seconds_per_epoch"] == pytest.approx(metrics["train_seconds"] / 2)
+    assert metrics["config"]["hidden"] == [[20, 20], [16, 16]] and metrics["config"]["seed"] == 1
+    for record in metrics["history"]:
+        assert 0.0 <= record["validation_accuracy"] <= 1.0 and 0.0 <= record["train_accuracy"] <= 1.0
+    assert (out / "checkpoint.pt").stat().st_size > 0
+    for name in FIGURES:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / name).stat().st_size > 1000
+
+
+def test_evaluate_reproduces_the_test_accuracy_of_metrics(smoke_run, data_dir, capsys):
+    out, metrics = smoke_run
+    assert evaluate.main([str(out / "checkpoint.pt"), "--data-dir", str(data_dir), "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert float(re.search(r"test accuracy: ([0-9.]+)", printed).group(1)) == pytest.approx(metrics["test_accuracy"], abs=5e-5)
+    checkpoint = evaluate.load_checkpoint(str(out / "checkpoint.pt"))
+    images, labels = evaluate.load_mnist("test", data_dir)
+    accuracy, loss = evaluate.evaluate(evaluate.model_from_checkpoint(checkpoint), evaluate.pixels(images), labels)
+    assert (accuracy, loss) == (metrics["test_accuracy"], metrics["test_loss"])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+def test_each_optimizer_trains_one_epoch(optimizer, data_dir, tmp_path):
+    options = ["--optimizer", optimizer, "--epochs", "1"]
+    if optimizer == "lbfgs":
+        options += ["--batch-size", "1000"]  # more than the training set: one full-batch step
+    metrics = run_train(data_dir, tmp_path, *options)
+    assert metrics["config"]["optimizer"] == optimizer
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and np.isfinite(metrics["history"][0]["train_loss"])
+
+
+def test_regularisers_and_heads_train_and_reload(data_dir, tmp_path, capsys):
+    """Unit-norm reparametrisation, weight decay and sparsity together, bilinear head; evaluate rebuilds it."""
+    metrics = run_train(data_dir, tmp_path, "--epochs", "1", "--unit-norm", "--weight-decay", "1e-3",
+                        "--sparsity-weight", "0.1", "--head", "bilinear", "--hidden", "12x10")
+    assert metrics["params"] == (12 * 28 + 10 * 28 + 12 * 10) + 10 * (12 + 10 + 1)
+    model = evaluate.model_from_checkpoint(evaluate.load_checkpoint(str(tmp_path / "checkpoint.pt")))
+    u = model.matnet_layers[0].u
+    assert torch.allclose(u.norm(dim=1), torch.ones(12), atol=1e-5)
+    capsys.readouterr()
+    evaluate.main([str(tmp_path / "checkpoint.pt"), "--data-dir", str(data_dir), "--threads", "1"])
+    assert f"test accuracy: {metrics['test_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_resume_continues_exactly(data_dir, tmp_path, monkeypatch):
+    """Two epochs straight == one epoch, an interruption, then --resume (shuffling and shifts included)."""
+    options = ("--epochs", "2", "--seed", "3", "--shift", "2")
+    straight = run_train(data_dir, tmp_path / "straight", *options)
+
+    save = training_loop.save_checkpoint
+
+    def save_then_interrupt(path, state):
+        save(path, state)
+        raise KeyboardInterrupt  # as if the run were stopped right after its first checkpoint
+
+    monkeypatch.setattr(training_loop, "save_checkpoint", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(data_dir, tmp_path / "resumed", *options)
+    monkeypatch.setattr(training_loop, "save_checkpoint", save)
+    assert evaluate.load_checkpoint(str(tmp_path / "resumed" / "checkpoint.pt"))["epoch"] == 1
+    resumed = run_train(data_dir, tmp_path / "resumed", *options, "--resume")
+
+    final = [evaluate.load_checkpoint(str(tmp_path / name / "checkpoint.pt")) for name in ("straight", "resumed")]
+    assert final[0]["model"].keys() == final[1]["model"].keys()
+    for name, tensor in final[0]["model"].items():
+        assert torch.equal(tensor, final[1]["model"][name]), name
+    assert resumed["test_accuracy"] == straight["test_accuracy"] and resumed["test_loss"] == straight["test_loss"]
+    strip = [{k: v for k, v in record.items() if k != "seconds"} for record in straight["history"]]
+    assert [{k: v for k, v in record.items() if k != "seconds"} for record in resumed["history"]] == strip
+
+
+def test_resume_refuses_changed_options_and_fresh_runs_refuse_to_overwrite(smoke_run, data_dir):
+    out, _ = smoke_run
+    with pytest.raises(SystemExit, match="--lr"):
+        run_train(data_dir, out, "--epochs", "2", "--seed", "1", "--lr", "0.5", "--resume")
+    with pytest.raises(SystemExit, match="exists"):
+        run_train(data_dir, out, "--epochs", "2", "--seed", "1")
+
+
+def test_random_shift_translates_each_image_within_bounds():
+    images = torch.zeros(64, 28, 28)
+    images[:, 14, 14] = 1.0
+    shifted = training_loop.random_shift(images, 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == images.shape and torch.equal(shifted.sum(dim=(1, 2)), torch.ones(64))
+    rows, columns = shifted.nonzero()[:, 1], shifted.nonzero()[:, 2]
+    assert rows.min() >= 12 and rows.max() <= 16 and columns.min() >= 12 and columns.max() <= 16
+    assert len(set(zip(rows.tolist(), columns.tolist()))) > 10  # shifts differ between images
+    assert torch.equal(training_loop.random_shift(images, 0, torch.Generator()), images)
