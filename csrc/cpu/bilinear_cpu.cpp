@@ -23,7 +23,7 @@ namespace {
 
 // Samples per block: the block's scratch buffers fit in about 256 KiB, and every thread gets work.
 int64_t samples_per_block(int64_t batch, int64_t scratch_elements_per_sample, int64_t element_size) {
-  constexpr int64_t kBlockBytes = 256 * 1024;
+  static const int64_t kBlockBytes = std::getenv("MATNET_BLOCK_KB") ? std::atoi(std::getenv("MATNET_BLOCK_KB")) * 1024 : 1024 * 1024;
   const int64_t by_cache = kBlockBytes / std::max<int64_t>(1, scratch_elements_per_sample * element_size);
   const int64_t threads = at::get_num_threads();
   const int64_t by_threads = (batch + threads - 1) / threads;
@@ -37,6 +37,26 @@ void swap_leading_axes(const T* src, T* dst, int64_t rows, int64_t cols, int64_t
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j)
       std::copy_n(src + (i * cols + j) * width, width, dst + (j * rows + i) * width);
+}
+
+// Both association orders keep the long dimension (samples × rows) as BLAS's leading M, where
+// MKL and OpenBLAS are far faster on these skinny shapes than with it as N, and need no copy
+// between the two products.
+// dst[j·dst_stride + i] = src[i·src_stride + j] for a rows × cols matrix, in tiles that stay in L1
+// (a plain double loop strides one side by a whole row per element and thrashes the cache).
+template <typename T>
+void transpose_matrix(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 16;
+  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+      for (int64_t i = i0; i < std::min(i0 + kTile, rows); ++i)
+        for (int64_t j = j0; j < std::min(j0 + kTile, cols); ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+}
+
+// dst[i, r, c] = src[c, r, i]: a block's dXᵀ, laid out (q, p, count), back into samples (count, p, q).
+template <typename T>
+void transpose_into_samples(const T* src, T* dst, int64_t count, int64_t p, int64_t q) {
+  for (int64_t r = 0; r < p; ++r) transpose_matrix(src + r * count, p * count, dst + r * q, p * q, q, count);
 }
 
 template <typename T>
@@ -54,25 +74,23 @@ void forward_kernel(const T* x, const T* u, const T* v, const T* bias, T* y, Act
     for (int64_t b = first; b < last; ++b) {
       const int64_t start = b * block, count = std::min(block, batch - start);
       const T* x_block = x + start * p * q;
-      T* z;  // (m, count, n)
+      BlockLayout z_layout;  // of Z in buffer_b
       if (right_first) {
-        // T_i = X_i Vᵀ for the whole block: (count·p × q)(q × n) -> (count, p, n).
-        gemm_row_major<T>(false, true, count * p, n, q, x_block, q, v, q, 0, buffer_a.data(), n);
-        swap_leading_axes(buffer_a.data(), buffer_b.data(), count, p, n);
-        // Z = U [T_1 … T_count]: (m × p)(p × count·n) -> (m, count, n).
-        gemm_row_major<T>(false, false, m, count * n, p, u, p, buffer_b.data(), count * n, 0,
-                          buffer_a.data(), count * n);
-        z = buffer_a.data();
+        // T_iᵀ = V X_iᵀ for the whole block: (n × q)(q × count·p) -> (n, count, p).
+        gemm_row_major<T>(false, true, n, count * p, q, v, q, x_block, q, 0, buffer_a.data(), count * p);
+        // Z_i = U T_i, reading the (n, count, p) result as (n·count × p): (m × p)(p × n·count) -> (m, n, count).
+        gemm_row_major<T>(false, true, m, n * count, p, u, p, buffer_a.data(), p, 0, buffer_b.data(), n * count);
+        z_layout = {1, n * count, count};
       } else {
         swap_leading_axes(x_block, buffer_b.data(), count, p, q);
-        // W = U [X_1 … X_count]: (m × p)(p × count·q) -> (m, count, q).
-        gemm_row_major<T>(false, false, m, count * q, p, u, p, buffer_b.data(), count * q, 0,
-                          buffer_a.data(), count * q);
-        // Z = W Vᵀ with W as (m·count × q) -> (m, count, n).
-        gemm_row_major<T>(false, true, m * count, n, q, buffer_a.data(), q, v, q, 0, buffer_b.data(), n);
-        z = buffer_b.data();
+        // W_i = U X_i: (m × p)(p × count·q) -> (m, count, q).
+        gemm_row_major<T>(false, false, m, count * q, p, u, p, buffer_b.data(), count * q, 0, buffer_a.data(),
+                          count * q);
+        // Z_iᵀ = V W_iᵀ, reading W as (m·count × q): (n × q)(q × m·count) -> (n, m, count).
+        gemm_row_major<T>(false, true, n, m * count, q, v, q, buffer_a.data(), q, 0, buffer_b.data(), m * count);
+        z_layout = {1, count, m * count};
       }
-      bias_activation_forward(activation, z, bias, y + start * m * n, count, m, n);
+      bias_activation_forward(activation, buffer_b.data(), z_layout, bias, y + start * m * n, count, m, n);
     }
   });
 }
@@ -92,50 +110,53 @@ struct ThreadAccumulators {
   }
 };
 
+// dX_i = Uᵀ Δ_i V, dU = Σ_i Δ_i V X_iᵀ, dV = Σ_i Δ_iᵀ U X_i, dB = Σ_i Δ_i (design.md §1), per block
+// through R_i = Uᵀ Δ_i (shared by dX and dV) and Q_i = V X_iᵀ, so that every product either has the
+// block as BLAS's long M or contracts over it (the per-thread sums dU, dV):
+//   dX_iᵀ = Vᵀ R_iᵀ,   dV = Σ_i R_iᵀ X_i,   dU = Σ_i Δ_i Q_i.
 template <typename T>
 void backward_kernel(const T* grad_y, const T* x, const T* u, const T* v, const T* y, Activation activation,
                      const BilinearSizes& s, const BilinearOutputMask& mask, T* grad_x, T* grad_u, T* grad_v,
                      T* grad_bias) {
   const auto [batch, m, n, p, q] = s;
   const auto [need_x, need_u, need_v, need_bias] = mask;
-  // Per block: Δ (m·n), X side by side (p·q), S = ΔV (m·q), and one buffer for UᵀS or UX.
-  const int64_t work = std::max(p * q, m * q);
-  const int64_t block = samples_per_block(batch, m * n + p * q + m * q + work, sizeof(T));
+  // Per block and sample: Δ and its transpose (m·n each), R (p·n), and one buffer for Q, X laid side
+  // by side, or dXᵀ (the larger of p·q and n·p).
+  const int64_t work = std::max(p * q, n * p);
+  const int64_t block = samples_per_block(batch, 2 * m * n + p * n + work, sizeof(T));
   const int64_t num_blocks = (batch + block - 1) / block;
   ThreadAccumulators<T> acc_u(need_u, m * p), acc_v(need_v, n * q), acc_bias(need_bias, m * n);
 
   at::parallel_for(0, num_blocks, 1, [&](int64_t first, int64_t last) {
-    std::vector<T> delta(block * m * n), x_side(block * p * q), s_side(block * m * q), work_side(block * work);
+    std::vector<T> delta(block * m * n), delta_t(need_u ? block * m * n : 0), r(block * p * n), work_buffer(block * work);
     T* dU = acc_u.for_this_thread();
     T* dV = acc_v.for_this_thread();
     T* dB = acc_bias.for_this_thread();
     for (int64_t b = first; b < last; ++b) {
       const int64_t start = b * block, count = std::min(block, batch - start);
       const T* x_block = x + start * p * q;
-      // Δ_i = G_i ⊙ σ'(Y_i), laid out (m, count, n); dB += Σ_i Δ_i.
-      activation_backward(activation, grad_y + start * m * n, y + start * m * n, delta.data(), dB, count, m, n);
-      if (need_u || need_v) swap_leading_axes(x_block, x_side.data(), count, p, q);  // (p, count, q)
-      if (need_x || need_u) {
-        // S_i = Δ_i V: (m·count × n)(n × q) -> (m, count, q), i.e. [S_1 … S_count].
-        gemm_row_major<T>(false, false, m * count, q, n, delta.data(), n, v, q, 0, s_side.data(), q);
-      }
-      if (need_x) {
-        // dX_i = Uᵀ Δ_i V = Uᵀ S_i: (p × m)(m × count·q) -> (p, count, q), then back to (count, p, q).
-        gemm_row_major<T>(true, false, p, count * q, m, u, p, s_side.data(), count * q, 0, work_side.data(),
-                          count * q);
-        swap_leading_axes(work_side.data(), grad_x + start * p * q, p, count, q);
-      }
+      // Δ_i = G_i ⊙ σ'(Y_i) as (m, count, n) and, for dU, as (m, n, count); dB += Σ_i Δ_i.
+      activation_backward(activation, grad_y + start * m * n, y + start * m * n, delta.data(),
+                          need_u ? delta_t.data() : nullptr, dB, count, m, n);
       if (need_u) {
-        // dU += Σ_i Δ_i V X_iᵀ = [S_1 … S_count][X_1 … X_count]ᵀ: (m × count·q)(count·q × p).
-        gemm_row_major<T>(false, true, m, p, count * q, s_side.data(), count * q, x_side.data(), count * q, 1,
-                          dU, p);
+        // Q_i = V X_iᵀ: (n × q)(q × count·p) -> (n, count, p).
+        gemm_row_major<T>(false, true, n, count * p, q, v, q, x_block, q, 0, work_buffer.data(), count * p);
+        // dU += Σ_i Δ_i Q_i, contracting over (j, i): (m × n·count)(n·count × p).
+        gemm_row_major<T>(false, false, m, p, n * count, delta_t.data(), n * count, work_buffer.data(), p, 1, dU, p);
+      }
+      if (need_x || need_v) {
+        // R_i = Uᵀ Δ_i: (p × m)(m × count·n) -> (p, count, n).
+        gemm_row_major<T>(true, false, p, count * n, m, u, p, delta.data(), count * n, 0, r.data(), count * n);
       }
       if (need_v) {
-        // W_i = U X_i: (m × p)(p × count·q) -> (m, count, q), read as (m·count × q).
-        gemm_row_major<T>(false, false, m, count * q, p, u, p, x_side.data(), count * q, 0, work_side.data(),
-                          count * q);
-        // dV += Σ_i Δ_iᵀ U X_i = Δᵀ W, contracting over (a, i): (n × m·count)(m·count × q).
-        gemm_row_major<T>(true, false, n, q, m * count, delta.data(), n, work_side.data(), q, 1, dV, q);
+        swap_leading_axes(x_block, work_buffer.data(), count, p, q);  // (p, count, q)
+        // dV += Σ_i R_iᵀ X_i, contracting over (r, i): (n × p·count)(p·count × q).
+        gemm_row_major<T>(true, false, n, q, p * count, r.data(), n, work_buffer.data(), q, 1, dV, q);
+      }
+      if (need_x) {
+        // dX_iᵀ = Vᵀ R_iᵀ, reading R as (p·count × n): (q × n)(n × p·count) -> (q, p, count).
+        gemm_row_major<T>(true, true, q, p * count, n, v, q, r.data(), n, 0, work_buffer.data(), p * count);
+        transpose_into_samples(work_buffer.data(), grad_x + start * p * q, count, p, q);
       }
     }
   });
