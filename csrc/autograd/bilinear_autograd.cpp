@@ -1,36 +1,19 @@
 // Autograd for matnet::bilinear, registered at the Autograd key in C++ so that LibTorch programs
 // get gradients as well as Python. Forward saves x, u, v and y only; the backward operator
 // recomputes everything else from them (design.md §1).
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/basic_ops.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 
 #include "../bilinear_checks.h"
+#include "../matnet_ops.h"
 
 namespace matnet::autograd {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-at::Tensor call_bilinear(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v,
-                         const std::optional<at::Tensor>& bias, c10::string_view activation) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("matnet::bilinear", "")
-                             .typed<decltype(call_bilinear)>();
-  return op.call(x, u, v, bias, activation);
-}
-
-BilinearGradients call_bilinear_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
-                                         const at::Tensor& v, const at::Tensor& y, c10::string_view activation,
-                                         BilinearOutputMask mask) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("matnet::bilinear_backward", "")
-                             .typed<decltype(call_bilinear_backward)>();
-  return op.call(grad_y, x, u, v, y, activation, mask);
-}
 
 class BilinearFunction : public torch::autograd::Function<BilinearFunction> {
  public:
@@ -39,7 +22,7 @@ class BilinearFunction : public torch::autograd::Function<BilinearFunction> {
     at::Tensor y;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      y = call_bilinear(x, u, v, bias, activation);
+      y = matnet::bilinear(x, u, v, bias, activation);
     }
     ctx->save_for_backward({x, u, v, y});
     ctx->saved_data["activation"] = std::string(activation);
@@ -53,7 +36,7 @@ class BilinearFunction : public torch::autograd::Function<BilinearFunction> {
     const BilinearOutputMask mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2),
                                      ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(3)};
     auto [grad_x, grad_u, grad_v, grad_bias] =
-        call_bilinear_backward(grad_outputs[0], saved[0], saved[1], saved[2], saved[3], activation, mask);
+        matnet::bilinear_backward(grad_outputs[0], saved[0], saved[1], saved[2], saved[3], activation, mask);
     return {grad_x, grad_u, grad_v, grad_bias, at::Tensor()};
   }
 };
@@ -71,7 +54,7 @@ BilinearGradients bilinear_backward_autograd(const at::Tensor& grad_y, const at:
   BilinearGradients grads;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
-    grads = call_bilinear_backward(grad_y, x, u, v, y, activation, mask);
+    grads = matnet::bilinear_backward(grad_y, x, u, v, y, activation, mask);
   }
   if (torch::autograd::compute_requires_grad(grad_y, x, u, v, y)) {
     auto node = c10::make_intrusive<torch::autograd::Error>(

@@ -1,0 +1,61 @@
+"""Shared tables for the operator tests: devices (CUDA cases skip at collection without a GPU),
+dtypes per device, shapes and input layouts."""
+import pytest
+import torch
+
+import matnet_torch
+
+CUDA_AVAILABLE = torch.cuda.is_available() and matnet_torch.has_cuda_kernels()
+requires_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU and a CUDA build of matnet_torch")
+
+DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
+DTYPES = {
+    "cpu": [torch.float32, torch.float64],
+    "cuda": [torch.float32, torch.float64, torch.float16, torch.bfloat16],
+}
+DEVICE_DTYPES = [
+    pytest.param(device, dtype, marks=[requires_cuda] if device == "cuda" else [], id=f"{device}-{str(dtype)[6:]}")
+    for device in ("cpu", "cuda")
+    for dtype in DTYPES[device]
+]
+
+# (x shape, (m, n)): non-square, empty batch, 1×1, several leading dims, no batch dim, zero-size
+# inner dimension, the paper's first layer.
+SHAPES = [
+    ((5, 7, 6), (4, 3)),
+    ((0, 3, 4), (2, 5)),
+    ((3, 1, 1), (1, 1)),
+    ((2, 3, 4, 5), (6, 7)),
+    ((4, 5), (3, 2)),
+    ((3, 0, 4), (2, 5)),
+    ((33, 28, 28), (20, 20)),
+]
+SHAPE_IDS = ["nonsquare", "empty-batch", "1x1", "leading-dims", "no-batch", "zero-inner", "mnist"]
+
+# Tolerances for comparing against the float64 reference, per dtype.
+TOLERANCES = {
+    torch.float64: dict(rtol=1e-7, atol=1e-7),
+    torch.float32: dict(rtol=1e-4, atol=1e-4),
+    torch.float16: dict(rtol=1e-2, atol=1e-2),
+    torch.bfloat16: dict(rtol=5e-2, atol=5e-2),
+}
+
+
+def make_layout(t: torch.Tensor, layout: str) -> torch.Tensor:
+    """A tensor equal to t, stored as `layout`: contiguous, transposed, sliced or expanded."""
+    if layout == "contiguous":
+        return t.contiguous()
+    if layout == "transposed":  # last two dims swapped in memory
+        return t.mT.contiguous().mT
+    if layout == "sliced":  # every other element of a twice-as-wide buffer
+        wide = torch.zeros(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
+        wide[..., ::2] = t
+        return wide[..., ::2]
+    if layout == "expanded":  # stride-0 leading dimension
+        if t.dim() < 3 or t.shape[0] == 0:
+            return t
+        return t[:1].expand(t.shape)
+    raise ValueError(layout)
+
+
+LAYOUTS = ["contiguous", "transposed", "sliced", "expanded"]

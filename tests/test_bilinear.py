@@ -1,0 +1,146 @@
+"""matnet::bilinear against the pure-PyTorch reference: forward and gradients over
+device × dtype × activation × bias × shape × layout, gradcheck, and double backward."""
+import itertools
+
+import pytest
+import torch
+
+import matnet_torch
+from matnet_torch import reference
+from conftest import DEVICE_DTYPES, DEVICES, LAYOUTS, SHAPE_IDS, SHAPES, TOLERANCES, make_layout
+
+
+def make_inputs(x_shape, out_shape, dtype, device, bias=True, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    p, q = x_shape[-2:]
+    m, n = out_shape
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale).to(device, dtype)
+
+    # Weights scaled like MatNetLayer's initialisation, so σ is not saturated everywhere.
+    return (
+        rand(*x_shape),
+        rand(m, p, scale=1 / max(p, 1) ** 0.5),
+        rand(n, q, scale=1 / max(q, 1) ** 0.5),
+        rand(m, n) if bias else None,
+    )
+
+
+def reference_result(inputs, activation, grad_y=None):
+    """Output and gradients of the float64 reference."""
+    leaves = [t.detach().double().cpu().requires_grad_() if t is not None else None for t in inputs]
+    y = reference.bilinear(*leaves, activation=activation)
+    if grad_y is None:
+        return y, None
+    grads = torch.autograd.grad(y, [t for t in leaves if t is not None], grad_y.double().cpu(), allow_unused=True)
+    return y, grads
+
+
+@pytest.mark.parametrize("device,dtype", DEVICE_DTYPES)
+@pytest.mark.parametrize("activation", matnet_torch.ACTIVATIONS)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("x_shape,out_shape", SHAPES, ids=SHAPE_IDS)
+def test_forward_and_gradients_match_reference(device, dtype, activation, bias, x_shape, out_shape):
+    inputs = make_inputs(x_shape, out_shape, dtype, device, bias)
+    leaves = [t.clone().requires_grad_() if t is not None else None for t in inputs]
+    y = matnet_torch.bilinear(*leaves, activation=activation)
+    assert y.shape == x_shape[:-2] + out_shape and y.dtype == dtype and y.is_contiguous()
+
+    grad_y = torch.randn(y.shape, dtype=torch.float64).to(device, dtype)
+    expected_y, expected_grads = reference_result(inputs, activation, grad_y)
+    torch.testing.assert_close(y.double().cpu(), expected_y, **TOLERANCES[dtype])
+
+    grads = torch.autograd.grad(y, [t for t in leaves if t is not None], grad_y)
+    for grad, expected in zip(grads, expected_grads):
+        torch.testing.assert_close(grad.double().cpu(), expected, **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("weights_transposed", [False, True], ids=["weights", "weights-transposed"])
+def test_any_strides(device, dtype, layout, weights_transposed):
+    inputs = make_inputs((6, 5, 7), (4, 3), dtype, device)
+    x, u, v, bias = inputs
+    x = make_layout(x, layout)
+    if weights_transposed:
+        u, v, bias = (t.T.contiguous().T for t in (u, v, bias))
+    leaves = [t.clone().requires_grad_() if t.is_contiguous() else t.detach().requires_grad_() for t in (x, u, v, bias)]
+    y = matnet_torch.bilinear(*leaves, activation="tanh")
+    grad_y = torch.randn_like(y)
+    expected_y, expected_grads = reference_result((x, u, v, bias), "tanh", grad_y)
+    torch.testing.assert_close(y.double().cpu(), expected_y, **TOLERANCES[dtype])
+    for grad, expected in zip(torch.autograd.grad(y, leaves, grad_y), expected_grads):
+        torch.testing.assert_close(grad.double().cpu(), expected, **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_output_is_never_an_alias(device):
+    x, u, v, bias = make_inputs((3, 2, 2), (2, 2), torch.float32, device)
+    eye = torch.eye(2, device=device)
+    y = matnet_torch.bilinear(x, eye, eye)
+    torch.testing.assert_close(y, x)
+    assert y.data_ptr() != x.data_ptr()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("requires_grad", list(itertools.product([False, True], repeat=4)), ids=lambda r: "".join("xuvb"[i] if f else "-" for i, f in enumerate(r)))
+def test_every_subset_of_inputs_requiring_grad(device, requires_grad):
+    inputs = make_inputs((4, 3, 5), (2, 6), torch.float64, device)
+    leaves = [t.clone().requires_grad_(flag) for t, flag in zip(inputs, requires_grad)]
+    y = matnet_torch.bilinear(*leaves, activation="sigmoid")
+    assert y.requires_grad == any(requires_grad)
+    if not any(requires_grad):
+        return
+    grad_y = torch.randn_like(y)
+    y.backward(grad_y)
+    _, expected = reference_result(inputs, "sigmoid", grad_y)
+    for leaf, flag, expected_grad in zip(leaves, requires_grad, expected):
+        if flag:
+            torch.testing.assert_close(leaf.grad.cpu(), expected_grad)
+        else:
+            assert leaf.grad is None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("activation", matnet_torch.ACTIVATIONS)
+@pytest.mark.parametrize("x_shape", [(3, 4, 5), (2, 2, 3, 2), (4, 3)], ids=["batch", "leading-dims", "no-batch"])
+def test_gradcheck_float64(device, activation, x_shape):
+    inputs = [t.requires_grad_() for t in make_inputs(x_shape, (3, 2), torch.float64, device)]
+    assert torch.autograd.gradcheck(lambda *a: matnet_torch.bilinear(*a, activation=activation), inputs)
+
+
+def test_gradcheck_without_bias():
+    x, u, v, _ = (t.requires_grad_() if t is not None else None for t in make_inputs((3, 4, 5), (3, 2), torch.float64, "cpu", bias=False))
+    assert torch.autograd.gradcheck(lambda *a: matnet_torch.bilinear(*a, None, "tanh"), (x, u, v))
+
+
+def test_double_backward_raises_a_clear_error():
+    inputs = [t.requires_grad_() for t in make_inputs((3, 4, 5), (3, 2), torch.float64, "cpu")]
+    (grad_x,) = torch.autograd.grad(matnet_torch.bilinear(*inputs, activation="tanh").sum(), inputs[0], create_graph=True)
+    with pytest.raises(RuntimeError, match="matnet::bilinear_backward: double backward .* is not supported"):
+        grad_x.sum().backward()
+
+
+def test_first_derivatives_with_create_graph_are_still_correct():
+    inputs = [t.requires_grad_() for t in make_inputs((3, 4, 5), (3, 2), torch.float64, "cpu")]
+    grads = torch.autograd.grad(matnet_torch.bilinear(*inputs, activation="relu").sum(), inputs, create_graph=True)
+    expected = torch.autograd.grad(reference.bilinear(*inputs, activation="relu").sum(), inputs)
+    for grad, ref_grad in zip(grads, expected):
+        torch.testing.assert_close(grad, ref_grad)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_result_does_not_depend_on_thread_count(threads):
+    inputs = [t.requires_grad_() for t in make_inputs((257, 9, 8), (5, 6), torch.float64, "cpu")]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        y = matnet_torch.bilinear(*inputs, activation="sigmoid")
+        grads = torch.autograd.grad(y.square().sum(), inputs)
+    finally:
+        torch.set_num_threads(previous)
+    expected = torch.autograd.grad(reference.bilinear(*inputs, activation="sigmoid").square().sum(), inputs)
+    for grad, ref_grad in zip(grads, expected):
+        torch.testing.assert_close(grad, ref_grad)
