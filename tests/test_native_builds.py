@@ -13,11 +13,18 @@ from torch.utils import cpp_extension
 import matnet_torch
 
 ROOT = Path(__file__).resolve().parents[1]
-# cpp_extension.CUDA_HOME is None under a CPU build of torch, so look for the toolkit directly.
-NVCC = shutil.which("nvcc") or next(
-    (str(p) for p in (Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "nvcc",) if p.exists()), None
-)
-CUDA_HOME = Path(NVCC).resolve().parents[1] if NVCC else None
+# cpp_extension.CUDA_HOME is None under a CPU build of torch, so find the toolkit here:
+# $CUDA_HOME, else /usr/local/cuda, else the parent of the nvcc on PATH.
+def find_cuda_home():
+    for candidate in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
+        if candidate and (Path(candidate) / "bin" / "nvcc").exists():
+            return Path(candidate)
+    nvcc = shutil.which("nvcc")
+    return Path(nvcc).resolve().parents[1] if nvcc else None
+
+
+CUDA_HOME = find_cuda_home()
+NVCC = CUDA_HOME / "bin" / "nvcc" if CUDA_HOME else None
 requires_nvcc = pytest.mark.skipif(NVCC is None, reason="no CUDA toolkit (nvcc) found")
 CXX = shutil.which("g++") or shutil.which("c++")
 
