@@ -3,7 +3,6 @@
 Y = σ(U X Vᵀ + B) over batches of matrices, as fused C++/CUDA operators registered with the
 PyTorch dispatcher (``torch.ops.matnet``), with modules, models, regularisers and training tools.
 """
-from . import _library
 from ._library import has_cuda_kernels
 from .functional import ACTIVATIONS, bilinear
 

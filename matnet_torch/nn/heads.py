@@ -4,24 +4,12 @@ Both return logits, not probabilities: the softmax lives in the loss (``F.cross_
 gradient with respect to the logits is softmax(s) − t (paper 6.2).
 """
 import math
-from typing import Sequence, Tuple
+from typing import Sequence
 
 import torch
 from torch import nn
 
-
-def matrix_shape(owner: str, name: str, shape: Sequence[int]) -> Tuple[int, int]:
-    """``shape`` as (rows, columns) of positive ints, or a ValueError naming ``owner`` and ``name``."""
-    if len(shape) != 2 or any(int(size) < 1 for size in shape):
-        raise ValueError(f"{owner}: {name} must be two positive sizes (rows, columns), got {tuple(shape)}")
-    return int(shape[0]), int(shape[1])
-
-
-def positive_count(owner: str, name: str, count: int) -> int:
-    """``count`` as a positive int, or a ValueError naming ``owner`` and ``name``."""
-    if int(count) < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {count}")
-    return int(count)
+from .arguments import matrix_shape, positive_count
 
 
 class VectorizedSoftmaxHead(nn.Linear):

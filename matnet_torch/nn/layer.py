@@ -1,20 +1,14 @@
 """MatNetLayer: one bilinear layer Y = σ(U X Vᵀ + B) as an nn.Module."""
 import math
-from typing import Sequence, Tuple
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from .. import functional
-from ..functional import ACTIVATIONS
+from .arguments import activation_name, matrix_shape
 
 _GAIN_NAMES = {"identity": "linear", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
-
-
-def _matrix_shape(name: str, shape: Sequence[int]) -> Tuple[int, int]:
-    if len(shape) != 2 or any(int(s) < 1 for s in shape):
-        raise ValueError(f"MatNetLayer: {name} must be two positive sizes (rows, columns), got {tuple(shape)}")
-    return int(shape[0]), int(shape[1])
 
 
 class MatNetLayer(nn.Module):
@@ -41,13 +35,9 @@ class MatNetLayer(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"MatNetLayer: unknown activation '{activation}'; expected one of {', '.join(ACTIVATIONS)}"
-            )
-        self.in_shape = _matrix_shape("in_shape", in_shape)
-        self.out_shape = _matrix_shape("out_shape", out_shape)
-        self.activation = activation
+        self.in_shape = matrix_shape("MatNetLayer", "in_shape", in_shape)
+        self.out_shape = matrix_shape("MatNetLayer", "out_shape", out_shape)
+        self.activation = activation_name("MatNetLayer", "activation", activation)
         (p, q), (m, n) = self.in_shape, self.out_shape
         factory = {"device": device, "dtype": dtype}
         self.u = nn.Parameter(torch.empty(m, p, **factory))

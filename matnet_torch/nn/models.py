@@ -6,17 +6,11 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..functional import ACTIVATIONS
-from .heads import BilinearSoftmaxHead, VectorizedSoftmaxHead, matrix_shape, positive_count
+from .arguments import activation_name, matrix_shape, positive_count
+from .heads import BilinearSoftmaxHead, VectorizedSoftmaxHead
 from .layer import MatNetLayer
 
 HEADS = {"vec": VectorizedSoftmaxHead, "bilinear": BilinearSoftmaxHead}
-
-
-def _checked_activation(owner: str, name: str, activation: str) -> str:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"{owner}: unknown {name} '{activation}'; expected one of {', '.join(ACTIVATIONS)}")
-    return activation
 
 
 def _layer_stack(shapes: Sequence[Tuple[int, int]], activations: Sequence[str], factory) -> nn.ModuleList:
@@ -47,7 +41,19 @@ def _parameter_count(module: nn.Module) -> int:
     return sum(parameter.numel() for parameter in module.parameters())
 
 
-class MatNetClassifier(nn.Module):
+class _MatNetStack(nn.Module):
+    """What the models share: ``forward`` and ``hidden`` are the two halves of the subclass's
+    ``forward_with_hidden``, which computes both in one pass."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_hidden(x)[0]
+
+    def hidden(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Every hidden layer's output (N, m_l, n_l), for figures and the sparsity penalty."""
+        return self.forward_with_hidden(x)[1]
+
+
+class MatNetClassifier(_MatNetStack):
     """Hidden MatNetLayers, all with one activation, then a softmax head giving K logits.
 
     ``head="vec"`` is Case 3, the paper's MNIST net (``VectorizedSoftmaxHead``); ``head="bilinear"``
@@ -77,7 +83,7 @@ class MatNetClassifier(nn.Module):
         self.in_shape = matrix_shape(owner, "in_shape", in_shape)
         self.hidden_shapes = tuple(matrix_shape(owner, "hidden_shapes entry", shape) for shape in hidden_shapes)
         self.num_classes = positive_count(owner, "num_classes", num_classes)
-        self.activation = _checked_activation(owner, "activation", activation)
+        self.activation = activation_name(owner, "activation", activation)
         self.head_kind = head
         factory = {"device": device, "dtype": dtype}
         shapes = (self.in_shape,) + self.hidden_shapes
@@ -94,12 +100,6 @@ class MatNetClassifier(nn.Module):
         outputs = _layer_outputs(type(self).__name__, self.matnet_layers, self.in_shape, x)
         return self.head(outputs[-1]), outputs[1:]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_hidden(x)[0]
-
-    def hidden(self, x: torch.Tensor) -> List[torch.Tensor]:
-        return self.forward_with_hidden(x)[1]
-
     def extra_repr(self) -> str:
         return (
             f"in_shape={self.in_shape}, hidden_shapes={list(self.hidden_shapes)}, "
@@ -108,7 +108,7 @@ class MatNetClassifier(nn.Module):
         )
 
 
-class MatNetRegressor(nn.Module):
+class MatNetRegressor(_MatNetStack):
     """Case 1: hidden MatNetLayers, then an output MatNetLayer whose matrix (N, m, n) is the prediction.
 
     The hidden layers use ``activation``, the output layer ``output_activation`` ("identity" for
@@ -136,8 +136,8 @@ class MatNetRegressor(nn.Module):
         self.in_shape = matrix_shape(owner, "in_shape", in_shape)
         self.hidden_shapes = tuple(matrix_shape(owner, "hidden_shapes entry", shape) for shape in hidden_shapes)
         self.out_shape = matrix_shape(owner, "out_shape", out_shape)
-        self.activation = _checked_activation(owner, "activation", activation)
-        self.output_activation = _checked_activation(owner, "output_activation", output_activation)
+        self.activation = activation_name(owner, "activation", activation)
+        self.output_activation = activation_name(owner, "output_activation", output_activation)
         shapes = (self.in_shape,) + self.hidden_shapes + (self.out_shape,)
         activations = [activation] * len(self.hidden_shapes) + [output_activation]
         self.matnet_layers = _layer_stack(shapes, activations, {"device": device, "dtype": dtype})
@@ -151,12 +151,6 @@ class MatNetRegressor(nn.Module):
         """(prediction (N, m, n), [each hidden layer's output (N, m_l, n_l)])."""
         outputs = _layer_outputs(type(self).__name__, self.matnet_layers, self.in_shape, x)
         return outputs[-1], outputs[1:-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_hidden(x)[0]
-
-    def hidden(self, x: torch.Tensor) -> List[torch.Tensor]:
-        return self.forward_with_hidden(x)[1]
 
     def extra_repr(self) -> str:
         return (
