@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="path of a checkpoint.pt written by matnet_torch.train")
     parser.add_argument("--data-dir", default=None,
                         help="directory with the MNIST IDX files; default: the one the run was trained with")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     return parser
 
 

@@ -17,8 +17,8 @@ SCHEDULES = ("cosine", "step", "none")
 HEADS = ("vec", "bilinear")
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
-# Per-optimizer defaults for --lr and --batch-size, chosen by the experiments in docs/mnist_results.md.
-# LBFGS is a full-batch method (the paper's optimiser); its line search picks the step, so lr is 1.
+# Per-optimizer defaults for --lr and --batch-size (experiments: docs/mnist_results.md). LBFGS is a
+# full-batch method (the paper's optimiser); its line search picks the step, so lr is 1.
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.01, "lbfgs": 1.0}
 DEFAULT_BATCH_SIZE = {"sgd": 128, "adam": 128, "lbfgs": 60000}
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="activation of the hidden layers")
 
     optimisation = parser.add_argument_group("optimisation")
-    optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+    optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
                               help="sgd is SGD with Nesterov momentum 0.9; lbfgs uses a strong-Wolfe line "
                                    "search and a closure, best with large batches")
     optimisation.add_argument("--lr", type=float, default=None,
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimisation.add_argument("--batch-size", type=int, default=None,
                               help=f"samples per step; default per optimizer: {DEFAULT_BATCH_SIZE} "
                                    "(more than the training set means full batch)")
-    optimisation.add_argument("--epochs", type=int, default=60, help="passes over the training set")
+    optimisation.add_argument("--epochs", type=int, default=200, help="passes over the training set")
     optimisation.add_argument("--shift", type=int, default=2,
                               help="data augmentation: translate each training image by a random whole "
                                    "number of pixels in [-SHIFT, SHIFT] along each axis (0 turns it off)")
@@ -93,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="hold out the last N training images to report a validation accuracy every "
                           "epoch; they are not trained on (0 trains on all 60000)")
     run.add_argument("--seed", type=int, default=0, help="seeds initialisation, shuffling and augmentation")
-    run.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    run.add_argument("--threads", type=int, default=1,
+                     help="torch.set_num_threads. 1 by default: the steps are small (128 images), and on a "
+                          "machine whose other core is busy two threads run 30-90x slower than one, as every "
+                          "parallel region waits for the descheduled thread (docs/mnist_results.md)")
     run.add_argument("--data-dir", default=None,
                      help="directory with the MNIST IDX files; default: the local cache of "
                           "matnet_torch.data.load_mnist")

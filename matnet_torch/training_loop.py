@@ -134,6 +134,8 @@ def fit(
     history: List[Dict[str, Any]] = []
     train_seconds = 0.0
     if config["resume"]:
+        if not os.path.exists(path):
+            raise SystemExit(f"matnet_torch.train: --resume: no checkpoint at {path}")
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         differences = differing_options(checkpoint["config"], config)
         if differences:
