@@ -228,8 +228,10 @@ MATNET_ALWAYS_INLINE void tiled_product(int64_t rows, int64_t cols, int64_t inne
                                         Lanes<T>* out, Strides out_strides) {
   constexpr int XB = Kernel::kTileRows, YB = Kernel::kTileCols;
   const int64_t first_x_stride = Kernel::kFirstIndexedByOutputRow ? first_strides.row : first_strides.col;
-  for (int64_t x = 0; x < rows; x += XB) {
-    for (int64_t y = 0; y < cols; y += YB) {
+  // Columns outside: the slice of `second` a column tile reads (YB lane vectors per l) stays in L1
+  // while every row tile uses it; `first` is the smaller operand or, for S, tiny.
+  for (int64_t y = 0; y < cols; y += YB) {
+    for (int64_t x = 0; x < rows; x += XB) {
       const First* f = first + x * first_x_stride;
       const Lanes<T>* sec = second + y * second_strides.col;
       Lanes<T>* o = out + x * out_strides.row + y * out_strides.col;
