@@ -5,6 +5,7 @@ The whole training set is one float tensor; every epoch indexes it with a fresh 
 training (shuffling, augmentation) draws from one ``torch.Generator`` whose state is checkpointed
 with the model, optimiser and schedule after every epoch, so ``--resume`` continues bit for bit.
 """
+import math
 import os
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -156,6 +157,11 @@ def fit(
         train_loss, train_accuracy = train_epoch(
             model, optimizer, *train, config, generator, f"epoch {epoch}/{config['epochs']}"
         )
+        if not math.isfinite(train_loss):
+            raise SystemExit(
+                f"matnet_torch.train: training diverged in epoch {epoch} (loss {train_loss}); {path} keeps "
+                "the last finite epoch. Try a smaller --lr."
+            )
         scheduler.step()
         record = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_accuracy": train_accuracy}
         summary = f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  train loss {train_loss:.4f} acc {train_accuracy:.4f}"

@@ -144,3 +144,9 @@ def test_random_shift_translates_each_image_within_bounds():
     assert rows.min() >= 12 and rows.max() <= 16 and columns.min() >= 12 and columns.max() <= 16
     assert len(set(zip(rows.tolist(), columns.tolist()))) > 10  # shifts differ between images
     assert torch.equal(training_loop.random_shift(images, 0, torch.Generator()), images)
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_finite_checkpoint(data_dir, tmp_path):
+    with pytest.raises(SystemExit, match="diverged in epoch 1"):
+        run_train(data_dir, tmp_path, "--epochs", "2", "--lr", "1e30")
+    assert not (tmp_path / "checkpoint.pt").exists()
