@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .evaluate import evaluate
+from .evaluate import evaluate, load_checkpoint
 from .regularizers import sparsity_penalty, weight_decay_penalty
 from .train_config import differing_options
 
@@ -116,6 +116,34 @@ def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def restore(
+    path: str,
+    config: Dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> Tuple[List[Dict[str, Any]], float]:
+    """Loads the checkpoint at ``path`` into the training state; returns (history, train_seconds).
+
+    Refuses a checkpoint whose run had other options than ``config`` (runtime options aside): the
+    schedule, the data order and the model all depend on them.
+    """
+    if not os.path.exists(path):
+        raise SystemExit(f"matnet_torch.train: --resume: no checkpoint at {path}")
+    checkpoint = load_checkpoint(path)
+    differences = differing_options(checkpoint["config"], config)
+    if differences:
+        raise SystemExit(f"matnet_torch.train: --resume with options that differ from {path}: " + "; ".join(differences))
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    generator.set_state(checkpoint["rng"]["generator"])
+    torch.set_rng_state(checkpoint["rng"]["torch"])
+    print(f"resuming {path} after epoch {checkpoint['epoch']} of {config['epochs']}")
+    return checkpoint["history"], checkpoint["train_seconds"]
+
+
 def fit(
     model: nn.Module,
     train: Tuple[torch.Tensor, torch.Tensor],
@@ -135,19 +163,7 @@ def fit(
     history: List[Dict[str, Any]] = []
     train_seconds = 0.0
     if config["resume"]:
-        if not os.path.exists(path):
-            raise SystemExit(f"matnet_torch.train: --resume: no checkpoint at {path}")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        differences = differing_options(checkpoint["config"], config)
-        if differences:
-            raise SystemExit(f"matnet_torch.train: --resume with options that differ from {path}: " + "; ".join(differences))
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        generator.set_state(checkpoint["rng"]["generator"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        history, train_seconds = checkpoint["history"], checkpoint["train_seconds"]
-        print(f"resuming {path} after epoch {checkpoint['epoch']} of {config['epochs']}")
+        history, train_seconds = restore(path, config, model, optimizer, scheduler, generator)
     elif os.path.exists(path):
         raise SystemExit(f"matnet_torch.train: {path} exists; pass --resume to continue it, or choose another --out")
 

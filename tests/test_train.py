@@ -127,8 +127,10 @@ def test_resume_continues_exactly(data_dir, tmp_path, monkeypatch):
     assert [{k: v for k, v in record.items() if k != "seconds"} for record in resumed["history"]] == strip
 
 
-def test_resume_refuses_changed_options_and_fresh_runs_refuse_to_overwrite(smoke_run, data_dir):
+def test_resume_refuses_changed_options_and_fresh_runs_refuse_to_overwrite(smoke_run, data_dir, tmp_path):
     out, _ = smoke_run
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        run_train(data_dir, tmp_path, "--epochs", "2", "--resume")
     with pytest.raises(SystemExit, match="--lr"):
         run_train(data_dir, out, "--epochs", "2", "--seed", "1", "--lr", "0.5", "--resume")
     with pytest.raises(SystemExit, match="exists"):
