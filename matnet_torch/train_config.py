@@ -10,11 +10,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from torch import nn
 
 from .nn import MatNetClassifier
+from .nn.models import HEADS
 from .regularizers import constrain_unit_rows
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
 SCHEDULES = ("cosine", "step", "none")
-HEADS = ("vec", "bilinear")
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
 # Per-optimizer defaults for --lr and --batch-size (experiments: docs/mnist_results.md). LBFGS is a
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model")
     model.add_argument("--hidden", type=matrix_size, nargs="+", default=[(20, 20), (16, 16)], metavar="RxC",
                        help="sizes of the hidden matrix layers")
-    model.add_argument("--head", choices=HEADS, default="vec",
+    model.add_argument("--head", choices=list(HEADS), default="vec",
                        help="output layer: vec = softmax on the flattened last hidden matrix (the paper's "
                             "MNIST head), bilinear = s_k = u_k X v_kᵀ + b_k")
     model.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="sigmoid",
