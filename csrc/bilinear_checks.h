@@ -42,6 +42,8 @@ c10::SymDimVector bilinear_output_shape(const at::Tensor& x, const at::Tensor& u
 // Sizes of a validated call: x viewed as N matrices of p×q, output N matrices of m×n.
 struct BilinearSizes {
   int64_t batch, m, n, p, q;
+  // Z_i = U (X_i Vᵀ) needs p·q·n + m·p·n multiply-adds, (U X_i) Vᵀ needs m·p·q + m·q·n (design.md §1).
+  bool right_product_first() const { return p * q * n + m * p * n <= m * p * q + m * q * n; }
 };
 BilinearSizes bilinear_sizes(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v);
 

@@ -15,7 +15,8 @@ import torch
 from .data import load_mnist
 from .evaluate import evaluate, pixels
 from .figures import plot_hidden_outputs, plot_weights
-from .train_config import build_model, parameter_count, parse_config
+from .nn.models import parameter_count
+from .train_config import build_model, parse_config
 from .training_loop import fit
 
 

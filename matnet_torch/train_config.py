@@ -152,11 +152,6 @@ def build_model(config: Dict[str, Any]) -> nn.Module:
     return model
 
 
-def parameter_count(model: nn.Module) -> int:
-    """Number of trainable numbers in ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def parse_config(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """Command line -> configuration dict."""
     return config_from_args(build_parser().parse_args(argv))

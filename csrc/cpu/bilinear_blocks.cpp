@@ -48,11 +48,6 @@ MATNET_ALWAYS_INLINE void multiply_by_derivative(Activation activation, T* grad,
   }
 }
 
-bool right_first(const BilinearSizes& s) {
-  // Z_i = U (X_i Vᵀ) or (U X_i) Vᵀ, whichever needs fewer multiply-adds (design.md §1).
-  return s.p * s.q * s.n + s.m * s.p * s.n <= s.m * s.p * s.q + s.m * s.q * s.n;
-}
-
 template <typename T>
 MATNET_ALWAYS_INLINE void forward_blocks_impl(const ForwardProblem<T>& problem, int64_t first_block,
                                               int64_t last_block, Lanes<T>* scratch) {
@@ -60,7 +55,7 @@ MATNET_ALWAYS_INLINE void forward_blocks_impl(const ForwardProblem<T>& problem, 
   Lanes<T>* xs = scratch;                             // X_i       (p, q)
   Lanes<T>* middle = xs + p * q;                      // T_i or W_i
   Lanes<T>* zs = middle + std::max(p * n, m * q);     // Z_i, Y_i  (m, n)
-  const bool use_right_first = right_first(problem.sizes);
+  const bool use_right_first = problem.sizes.right_product_first();
   for (int64_t block = first_block; block < last_block; ++block) {
     const int64_t first = block * kBlockSamples<T>, count = std::min(kBlockSamples<T>, batch - first);
     samples_to_lanes(problem.x + first * p * q, count, p * q, xs);

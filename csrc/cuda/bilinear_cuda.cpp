@@ -34,11 +34,11 @@ at::Tensor bilinear_cuda(const at::Tensor& x, const at::Tensor& u, const at::Ten
   const Activation parsed = check_bilinear_inputs(op, x, u, v, bias, activation);
   check_on_cuda(op, x);
   const c10::cuda::CUDAGuard device_guard(x.device());
-  const auto [batch, m, n, p, q] = bilinear_sizes(x, u, v);
+  const BilinearSizes sizes = bilinear_sizes(x, u, v);
+  const auto [batch, m, n, p, q] = sizes;
   const at::Tensor x3 = x.reshape({batch, p, q});
-  // Z_i = U X_i Vᵀ, associated the cheaper way (design.md §1); matmul returns a fresh tensor.
-  const bool right_first = p * q * n + m * p * n <= m * p * q + m * q * n;
-  at::Tensor z = right_first ? at::matmul(u, at::matmul(x3, v.t())) : at::matmul(at::matmul(u, x3), v.t());
+  // Z_i = U X_i Vᵀ, associated the cheaper way; matmul returns a fresh tensor.
+  at::Tensor z = sizes.right_product_first() ? at::matmul(u, at::matmul(x3, v.t())) : at::matmul(at::matmul(u, x3), v.t());
   z = z.contiguous();
   const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), op, [&] {

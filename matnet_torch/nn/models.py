@@ -37,7 +37,8 @@ def _layer_outputs(owner: str, layers: nn.ModuleList, in_shape: Tuple[int, int],
     return outputs
 
 
-def _parameter_count(module: nn.Module) -> int:
+def parameter_count(module: nn.Module) -> int:
+    """Number of trained numbers in ``module`` (every parameter of these models is trained)."""
     return sum(parameter.numel() for parameter in module.parameters())
 
 
@@ -104,7 +105,7 @@ class MatNetClassifier(_MatNetStack):
         return (
             f"in_shape={self.in_shape}, hidden_shapes={list(self.hidden_shapes)}, "
             f"num_classes={self.num_classes}, activation={self.activation!r}, head={self.head_kind!r}, "
-            f"parameters={_parameter_count(self)}"
+            f"parameters={parameter_count(self)}"
         )
 
 
@@ -156,5 +157,5 @@ class MatNetRegressor(_MatNetStack):
         return (
             f"in_shape={self.in_shape}, hidden_shapes={list(self.hidden_shapes)}, out_shape={self.out_shape}, "
             f"activation={self.activation!r}, output_activation={self.output_activation!r}, "
-            f"parameters={_parameter_count(self)}"
+            f"parameters={parameter_count(self)}"
         )
