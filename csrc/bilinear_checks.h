@@ -39,11 +39,16 @@ Activation check_bilinear_backward_inputs(
 // (..., p, q) -> (..., m, n); symbolic so that the Meta kernels trace dynamic shapes.
 c10::SymDimVector bilinear_output_shape(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v);
 
+// Z_i = U (X_i Vᵀ) needs p·q·n + m·p·n multiply-adds, (U X_i) Vᵀ needs m·p·q + m·q·n (design.md §1):
+// whether the first is the cheaper order for U (m×p), X_i (p×q), V (n×q).
+inline bool right_product_first(int64_t m, int64_t n, int64_t p, int64_t q) {
+  return p * q * n + m * p * n <= m * p * q + m * q * n;
+}
+
 // Sizes of a validated call: x viewed as N matrices of p×q, output N matrices of m×n.
 struct BilinearSizes {
   int64_t batch, m, n, p, q;
-  // Z_i = U (X_i Vᵀ) needs p·q·n + m·p·n multiply-adds, (U X_i) Vᵀ needs m·p·q + m·q·n (design.md §1).
-  bool right_product_first() const { return p * q * n + m * p * n <= m * p * q + m * q * n; }
+  bool right_product_first() const { return matnet::right_product_first(m, n, p, q); }
 };
 BilinearSizes bilinear_sizes(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v);
 
