@@ -45,7 +45,7 @@ def operator_library():
     if with_cuda:
         extension = CUDAExtension(
             "matnet_torch._C",
-            common + ["csrc/cuda/bilinear_cuda.cpp", "csrc/cuda/bilinear_kernels.cu"],
+            common + ["csrc/cuda/bilinear_cuda.cpp", "csrc/cuda/multi_bilinear_cuda.cpp", "csrc/cuda/bilinear_kernels.cu"],
             define_macros=[("WITH_CUDA", None)],
             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr"]},
             extra_link_args=["-fopenmp"],

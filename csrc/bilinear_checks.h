@@ -16,6 +16,29 @@ namespace matnet {
 // Maps "identity" | "sigmoid" | "tanh" | "relu" to its enum; anything else is a ValueError.
 Activation parse_activation(c10::string_view name, const char* op);
 
+// What the arguments of one input are called in error messages: "x", "u", "v" for bilinear,
+// "xs[2]", "us[2]", "vs[2]" for input 2 of multi_bilinear.
+struct BilinearInputNames {
+  const char* x;
+  const char* u;
+  const char* v;
+};
+
+// x (..., p, q), u (m, p), v (n, q): ranks, sizes, a floating dtype with a kernel, u and v like x.
+void check_bilinear_input(const char* op, const BilinearInputNames& names, const at::Tensor& x, const at::Tensor& u,
+                          const at::Tensor& v);
+
+// t has x's dtype and device (x_name: what x is called in the message).
+void check_like_x(const char* op, const char* name, const at::Tensor& t, const char* x_name, const at::Tensor& x);
+
+// bias, if present, is (m, n) and like x.
+void check_bias(const char* op, const std::optional<at::Tensor>& bias, const char* x_name, const at::Tensor& x,
+                const c10::SymInt& m, const c10::SymInt& n);
+
+// An output-shaped argument (y, grad_y): like x, of shape `expected`.
+void check_output_like(const char* op, const char* name, const at::Tensor& t, const char* x_name, const at::Tensor& x,
+                       c10::SymIntArrayRef expected);
+
 // x (..., p, q), u (m, p), v (n, q), bias (m, n) or none: ranks, sizes, dtypes and devices.
 // Returns the parsed activation.
 Activation check_bilinear_inputs(
