@@ -23,10 +23,15 @@ void gemm_forward(const std::vector<InputTensors>& inputs, const at::Tensor& bia
   for (size_t j = 0; j < inputs.size(); ++j) {
     const auto& [x, u, v] = inputs[j];
     const int64_t p = x.size(1), q = x.size(2);
-    at::Tensor z;
     if (right_product_first(m, n, p, q)) {
-      // T_i = X_i Vᵀ: one GEMM (N·p, q)(q, n); then Z_i = U T_i, batched.
-      z = at::matmul(u, at::mm(x.view({samples * p, q}), v.t()).view({samples, p, n}));
+      // T_i = X_i Vᵀ: one GEMM (N·p, q)(q, n); then Z_i = U T_i, batched, into y directly for the
+      // first input.
+      const at::Tensor t = at::mm(x.view({samples * p, q}), v.t()).view({samples, p, n});
+      if (j == 0) {
+        at::matmul_out(y, u, t);
+      } else {
+        y.add_(at::matmul(u, t));
+      }
     } else {
       // W_i = U X_i, batched; then Z_i = W_i Vᵀ: one GEMM (N·m, q)(q, n), into y directly.
       const at::Tensor w_rows = at::matmul(u, x).view({samples * m, q});
@@ -35,12 +40,6 @@ void gemm_forward(const std::vector<InputTensors>& inputs, const at::Tensor& bia
       } else {
         at::addmm_out(y_rows, y_rows, w_rows, v.t());
       }
-      continue;
-    }
-    if (j == 0) {
-      y.copy_(z);
-    } else {
-      y.add_(z);
     }
   }
   // Y_i = σ(Z_i + B) in place.

@@ -53,6 +53,16 @@ void backpropagate_activation(Activation activation, T* grad, const T* y, int64_
   }
 }
 
+// Zeroes lanes [count, L) of `size` lane vectors: the padding samples of a partial block, whose
+// intermediates need not be 0 (σ of the bias, or 0·inf = NaN with infinite weights), must add
+// nothing to the sums over samples.
+template <typename T>
+void zero_padding_lanes(Lanes<T>* values, int64_t size, int64_t count) {
+  if (count == kLanes<T>) return;
+  for (int64_t k = 0; k < size; ++k)
+    for (int64_t lane = count; lane < kLanes<T>; ++lane) values[k][lane] = T(0);
+}
+
 // Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B) for the `count` samples from `first`.
 template <typename T>
 void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t count, Lanes<T>* scratch) {
@@ -111,12 +121,14 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
   Lanes<T>* delta = scratch;     // G_i, then Δ_i  (m, n)
   Lanes<T>* ys = delta + m * n;  // Y_i            (m, n)
   Lanes<T>* xs = ys + m * n;     // X_i^j          (p, q)
-  // Δ_i = G_i ⊙ σ'(Z_i); the padding lanes have G = 0, so Δ = 0 there and they add nothing.
+  // Δ_i = G_i ⊙ σ'(Z_i). The padding lanes hold G = 0 and X = 0; Δ, P and R are zeroed there
+  // too, so that whatever the weights hold, those lanes add exactly nothing to dU, dV and dB.
   samples_to_lanes(problem.grad_y + first * m * n, count, m * n, delta);
   if (problem.activation != Activation::Identity) {
     samples_to_lanes(problem.y + first * m * n, count, m * n, ys);
     backpropagate_activation(problem.activation, reinterpret_cast<T*>(delta), reinterpret_cast<const T*>(ys),
                              m * n * kLanes<T>);
+    zero_padding_lanes<T>(delta, m * n, count);
   }
   if (problem.grad_bias != nullptr) {
     Lanes<T>* sum_bias = sums + layout.bias_offset;
@@ -133,12 +145,14 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
     if (out.u != nullptr) {
       // P_i = Δ_i V, as P_iᵀ(c, a) = Σ_k V(k, c) Δ_i(a, k); stored (m, q).
       scalar_times_lanes<T>(false, q, m, n, in.v, {1, q}, delta, {1, n}, ps, {1, q});
+      zero_padding_lanes<T>(ps, m * q, count);
       // dU(a, r) += Σ_c P_i(a, c) X_i(r, c).
       accumulate_lanes_times_lanes<T>(m, p, q, ps, {1, q}, xs, {1, q}, sums + layout.u_offset[j], {p, 1});
     }
     if (out.x != nullptr || out.v != nullptr) {
       // R_i(r, k) = Σ_a U(a, r) Δ_i(a, k); stored (p, n).
       scalar_times_lanes<T>(false, p, n, m, in.u, {1, p}, delta, {n, 1}, rs, {n, 1});
+      zero_padding_lanes<T>(rs, p * n, count);
     }
     if (out.v != nullptr) {
       // dV(k, c) += Σ_r R_i(r, k) X_i(r, c).
