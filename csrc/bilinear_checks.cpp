@@ -58,6 +58,16 @@ void check_bilinear_input(const char* op, const BilinearInputNames& names, const
       op, ": ", names.v, ".size(1) (", v.sym_size(1), ") must equal ", names.x, ".size(-1) (", x.sym_size(-1), ")");
 }
 
+void check_output_indexable(const char* op, c10::SymIntArrayRef shape) {
+  int64_t elements = 1;
+  for (const c10::SymInt& size : shape) {
+    const std::optional<int64_t> concrete = size.maybe_as_int();
+    if (!concrete.has_value()) return;  // symbolic (torch.compile): checked when it runs
+    TORCH_CHECK(!__builtin_mul_overflow(elements, *concrete, &elements), op, ": the output would have shape ", shape,
+                ", more elements than a tensor can index (2^63 - 1)");
+  }
+}
+
 void check_bias(const char* op, const std::optional<at::Tensor>& bias, const char* x_name, const at::Tensor& x,
                 const c10::SymInt& m, const c10::SymInt& n) {
   if (!bias.has_value()) return;
@@ -83,6 +93,7 @@ Activation check_bilinear_inputs(
     c10::string_view activation) {
   check_bilinear_input(op, {"x", "u", "v"}, x, u, v);
   check_bias(op, bias, "x", x, u.sym_size(0), v.sym_size(0));
+  check_output_indexable(op, bilinear_output_shape(x, u, v));
   return parse_activation(activation, op);
 }
 

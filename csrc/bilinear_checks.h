@@ -31,6 +31,9 @@ void check_bilinear_input(const char* op, const BilinearInputNames& names, const
 // t has x's dtype and device (x_name: what x is called in the message).
 void check_like_x(const char* op, const char* name, const at::Tensor& t, const char* x_name, const at::Tensor& x);
 
+// The output's element count fits in int64 (checked before anything is allocated).
+void check_output_indexable(const char* op, c10::SymIntArrayRef shape);
+
 // bias, if present, is (m, n) and like x.
 void check_bias(const char* op, const std::optional<at::Tensor>& bias, const char* x_name, const at::Tensor& x,
                 const c10::SymInt& m, const c10::SymInt& n);

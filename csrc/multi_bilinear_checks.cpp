@@ -32,6 +32,7 @@ Activation check_multi_bilinear_inputs(const char* op, at::TensorList xs, at::Te
                 ") must equal vs[0].size(0) (", vs[0].sym_size(0), "): every input maps to the same m×n output");
   }
   check_bias(op, bias, "xs[0]", xs[0], us[0].sym_size(0), vs[0].sym_size(0));
+  check_output_indexable(op, multi_bilinear_output_shape(xs, us, vs));
   return parse_activation(activation, op);
 }
 
