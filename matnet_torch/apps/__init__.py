@@ -7,6 +7,9 @@
                                   ToolError (1), UsageError (2), output_directory
                    progress.py    progress_bar, the training loops' transient tqdm bar
                    figures.py     mosaic, grid, show_image, save_figure (matplotlib, Agg)
+                   devices.py     DEVICES, training_device: the --device option, checked up front
+                   training_step.py  training_step(objective, optimizer, cuda_graph): one optimiser
+                                  step, eager or replayed from a CUDA graph (--cuda-graph)
     apps/mnist/    the MNIST classifier (paper section 4.1): ``python -m matnet_torch.train`` and
                    ``python -m matnet_torch.evaluate``
 
