@@ -115,31 +115,38 @@ def save_checkpoint(path: PathLike, payload: Dict[str, Any], kind: str) -> None:
     os.replace(temporary, path)
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
 def _read(path: str) -> Any:
-    """torch.load(weights_only=True) of path; CheckpointError for every way the file can be unreadable."""
+    """torch.load(weights_only=True) of path; CheckpointError for every way the file can be unusable."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such file")
     if os.path.isdir(path):
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
-    if os.path.getsize(path) == 0:
-        raise CheckpointError(f"{path}: empty file, not a checkpoint")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
-            return torch.load(path, map_location="cpu", weights_only=True)
+        file = open(path, "rb")
     except OSError as err:
-        raise CheckpointError(f"{path}: cannot read: {err.strerror or err}") from err
-    except Exception as err:  # the unpickler and the zip reader raise many types for a bad file
-        message = str(err)
-        call = re.search(r"GLOBAL (\S+)", message)
-        if call:
-            raise CheckpointError(
-                f"{path}: refused: loading it would call {call.group(1)}; a checkpoint may hold only tensors, "
-                "numbers, strings, lists and dicts"
-            ) from err
-        if "zip archive" in message or isinstance(err, EOFError):
-            raise CheckpointError(f"{path}: damaged or truncated torch file ({type(err).__name__})") from err
-        raise CheckpointError(f"{path}: not a torch checkpoint file ({type(err).__name__})") from err
+        raise CheckpointError(f"{path}: cannot open: {err.strerror or err}") from err
+    with file:
+        magic = file.read(len(_ZIP_MAGIC))
+        if not magic:
+            raise CheckpointError(f"{path}: empty file, not a checkpoint")
+        file.seek(0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
+                return torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as err:  # the unpickler and the zip reader raise many types for bad content
+            call = re.search(r"GLOBAL (\S+)", str(err))
+            if call:
+                raise CheckpointError(
+                    f"{path}: refused: loading it would call {call.group(1)}; a checkpoint may hold only "
+                    "tensors, numbers, strings, lists and dicts"
+                ) from err
+            if magic == _ZIP_MAGIC:
+                raise CheckpointError(f"{path}: damaged or truncated torch file ({type(err).__name__})") from err
+            raise CheckpointError(f"{path}: not a torch checkpoint file ({type(err).__name__})") from err
 
 
 def load_checkpoint(path: PathLike, kind: str) -> Dict[str, Any]:

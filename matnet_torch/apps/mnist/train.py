@@ -18,12 +18,15 @@ from ...data import MNISTDataError, load_mnist
 from ...nn.models import parameter_count
 from ..common.cli import output_directory, run_tool
 from ..common.devices import training_device
+from ..common.reproducibility import thread_independent_blas
 from .config import build_model, check_validation_size, parse_config
 from .evaluate import evaluate, pixels
 from .figures import plot_hidden_outputs, plot_weights
 from .training_loop import fit
 
 PROG = "matnet_torch.train"
+
+thread_independent_blas()  # before any matrix product of this process: same bits for every --threads
 
 
 def _main(argv: List[str]) -> int:
