@@ -14,6 +14,7 @@ import torch
 from matnet_torch.apps.common.checkpoint import save_checkpoint
 from matnet_torch.apps.mnist import evaluate, train
 from matnet_torch.data.idx import encode_idx, read_idx
+from conftest import CUDA_AVAILABLE
 from test_checkpoint import RunsCode, flip
 
 IMAGES, LABELS = "{}-images-idx3-ubyte.gz", "{}-labels-idx1-ubyte.gz"
@@ -140,6 +141,8 @@ BAD_OPTIONS = [
     (("--epochs", "ten"), r"argument --epochs: invalid int value: 'ten'"),
     (("--optimizer", "rmsprop"), r"argument --optimizer: invalid choice: 'rmsprop'"),
     (("--learning-rate", "0.1"), r"unrecognized arguments: --learning-rate 0.1"),
+    (("--cuda-graph",), r"--cuda-graph needs --device cuda and --optimizer sgd or adam, got --device cpu --optimizer sgd"),
+    (("--device", "tpu"), r"argument --device: invalid choice: 'tpu'"),
 ]
 
 
@@ -148,6 +151,12 @@ def test_nonsense_options_are_refused_up_front(options, message, data_dir, tmp_p
     assert train_status(data_dir, tmp_path / "out", *options) == 2
     one_line(capsys, "train", message)
     assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
+
+@pytest.mark.skipif(CUDA_AVAILABLE, reason="CUDA is available here")
+def test_device_cuda_without_cuda(data_dir, tmp_path, capsys):
+    assert train_status(data_dir, tmp_path / "out", "--device", "cuda") == 2
+    one_line(capsys, "train", r"--device cuda: (torch \S+ sees no CUDA GPU|this build of matnet_torch has no CUDA kernels)")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -218,11 +227,14 @@ def test_evaluate_refuses_bad_checkpoints(case, trained, data_dir, tmp_path, cap
     assert not (tmp_path / "run" / "code-ran").exists()
 
 
-@pytest.mark.parametrize("case", ["flipped-weights", "code", "garbage", "directory", "other-app"])
+RESUME_MESSAGES = dict(BAD_CHECKPOINTS, **{"not-a-classifier": "does not hold a MNIST training state: KeyError: 'config'"})
+
+
+@pytest.mark.parametrize("case", ["flipped-weights", "code", "garbage", "directory", "other-app", "not-a-classifier"])
 def test_resume_refuses_bad_checkpoints(case, trained, data_dir, tmp_path, capsys):
     path = checkpoint_file(case, trained, tmp_path / "run")
     assert train_status(data_dir, tmp_path / "run", "--resume") == 1
-    one_line(capsys, "train", re.escape(f"{path}: ") + BAD_CHECKPOINTS[case])
+    one_line(capsys, "train", re.escape(f"{path}: ") + RESUME_MESSAGES[case])
     assert not (tmp_path / "run" / "code-ran").exists()
 
 

@@ -4,6 +4,8 @@ API (used by every app that saves or loads a model):
 
     save_checkpoint(path, payload, kind)      # atomically writes the file
     payload = load_checkpoint(path, kind)     # the payload back, verified; raises CheckpointError
+    with payload_layout(path, "a MNIST classifier"):
+        model.load_state_dict(payload["model"])   # a KeyError, a size mismatch... -> CheckpointError
     CheckpointError                           # one-line message "PATH: what is wrong"
 
 ``payload`` is plain data: dicts (keys str or int), lists, tuples, str, int, float, bool, None and
@@ -28,7 +30,8 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
-from typing import Any, Dict, Union
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Union
 
 import torch
 
@@ -174,3 +177,16 @@ def load_checkpoint(path: PathLike, kind: str) -> Dict[str, Any]:
     if record["kind"] != kind:
         raise CheckpointError(f"{path}: a {record['kind']!r} checkpoint, not a {kind!r} one")
     return record["payload"]
+
+
+@contextmanager
+def payload_layout(path: PathLike, holds: str) -> Iterator[None]:
+    """Turns the errors of using a verified payload laid out otherwise than expected (a missing entry,
+    weights of other shapes: a file of another version of the app) into one line,
+    ``PATH: does not hold HOLDS: ...``."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        lines = str(err).strip().splitlines()
+        reason = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+        raise CheckpointError(f"{os.fspath(path)}: does not hold {holds}: {reason}") from err

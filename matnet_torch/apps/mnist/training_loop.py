@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...regularizers import sparsity_penalty, weight_decay_penalty
-from ..common.checkpoint import load_checkpoint, save_checkpoint
+from ..common.checkpoint import load_checkpoint, payload_layout, save_checkpoint
 from ..common.cli import ToolError, UsageError
 from ..common.progress import progress_bar
 from ..common.training_step import Step, training_step
@@ -133,14 +133,15 @@ def restore(
     if not os.path.exists(path):
         raise ToolError(f"--resume: no checkpoint at {path}")
     checkpoint = load_checkpoint(path, CHECKPOINT_KIND)
-    differences = differing_options(checkpoint["config"], config)
-    if differences:
-        raise UsageError(f"--resume with options that differ from {path}: " + "; ".join(differences))
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["scheduler"])
-    generator.set_state(checkpoint["rng"]["generator"])
-    torch.set_rng_state(checkpoint["rng"]["torch"])
+    with payload_layout(path, "a MNIST training state"):
+        differences = differing_options(checkpoint["config"], config)
+        if differences:
+            raise UsageError(f"--resume with options that differ from {path}: " + "; ".join(differences))
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        generator.set_state(checkpoint["rng"]["generator"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
     print(f"resuming {path} after epoch {checkpoint['epoch']} of {config['epochs']}")
     return checkpoint["history"], checkpoint["train_seconds"]
 
