@@ -93,7 +93,7 @@ def test_bad_data_files(case, tool, prefix, data_dir, trained, tmp_path, capsys)
     directory = damaged_copy(data_dir, tmp_path, prefix, damage)
     if tool == "train":
         status = train_status(directory, tmp_path / "out")
-        assert not (tmp_path / "out" / "checkpoint.pt").exists()  # refused before any training
+        assert not (tmp_path / "out").exists()  # refused before any training or output
     else:
         status = evaluate.main([str(trained), "--data-dir", str(directory)])
     assert status == 1
@@ -150,7 +150,7 @@ BAD_OPTIONS = [
 def test_nonsense_options_are_refused_up_front(options, message, data_dir, tmp_path, capsys):
     assert train_status(data_dir, tmp_path / "out", *options) == 2
     one_line(capsys, "train", message)
-    assert not (tmp_path / "out" / "checkpoint.pt").exists()
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.skipif(CUDA_AVAILABLE, reason="CUDA is available here")

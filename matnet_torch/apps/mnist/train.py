@@ -33,7 +33,6 @@ def _main(argv: List[str]) -> int:
     config = parse_config(argv)
     device = training_device(config["device"])
     torch.set_num_threads(config["threads"])
-    output_directory(config["out"])
 
     images, labels = load_mnist("train", config["data_dir"])
     check_validation_size(config, len(images))
@@ -43,6 +42,7 @@ def _main(argv: List[str]) -> int:
     validation = (images[len(images) - held_out :], labels[len(labels) - held_out :]) if held_out else None
     test_images, test_labels = load_mnist("test", config["data_dir"])
     test_images, test_labels = pixels(test_images).to(device), test_labels.to(device)
+    output_directory(config["out"])  # after the checks of the data: a refused run leaves nothing behind
 
     torch.manual_seed(config["seed"])
     model = build_model(config).to(device)  # initialised on the CPU: the same start on every device
