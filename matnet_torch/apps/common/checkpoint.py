@@ -80,7 +80,7 @@ def _feed(hasher: "hashlib._Hash", value: Any) -> None:
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu().contiguous()
         hasher.update(f"T{tensor.dtype}{tuple(tensor.shape)}:".encode())
-        hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        hasher.update(tensor.reshape(-1).view(torch.uint8).numpy())  # the raw bytes, without a copy
     elif isinstance(value, str):
         encoded = value.encode("utf-8", "surrogatepass")
         hasher.update(f"S{len(encoded)}:".encode() + encoded)
