@@ -219,11 +219,9 @@ def test_training_is_bit_for_bit_deterministic_run_to_run(seeded_runs, threads):
     assert_same_training(seeded_runs["a", threads], seeded_runs["b", threads])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the CPU kernels' backward (csrc/cpu/bilinear_cpu.cpp, ThreadLaneSums) sums dU, dV, dB per thread, so "
-    "which samples are added together depends on the thread count; the torch layers of these models agree "
-    "for 1 and 2 threads (MKL in COMPATIBLE mode, common/reproducibility.py)"))
 def test_training_is_bit_for_bit_deterministic_across_thread_counts(seeded_runs):
+    """The CPU kernels sum dU, dV, dB in fixed slots of samples (csrc/cpu/lanes/bilinear_lanes.h),
+    and MKL runs in COMPATIBLE mode (apps/common/reproducibility.py), so threads change nothing."""
     assert_same_training(seeded_runs["a", 1], seeded_runs["a", 2])
 
 
