@@ -9,11 +9,11 @@ API:
 
 The MatNet layers' kernels sum in fixed slots of samples, so their bits do not depend on the thread
 count. Plain torch layers (``nn.Linear`` heads, the matmuls of ``BilinearSoftmaxHead``) go to MKL,
-which splits a product's rows between its threads and computes a block's leftover rows with another
-kernel, in another order of summation: a row's last bits depend on where the split falls, i.e. on
-the thread count. MKL's conditional numerical reproducibility (MKL_CBWR) does not remove this: Intel
-promises equal results run to run for a *fixed* thread count, and its STRICT mode, meant to hold
-across thread counts, applies to Intel CPUs only. Measured with torch 2.13 (MKL 2024.2) on an AMD EPYC,
+whose results change in the last bits with the thread count: seemingly it splits a product's rows
+between threads and sums the rows left over from its kernel's blocks in another order, so a row's
+bits depend on where the split falls. MKL's conditional numerical reproducibility (MKL_CBWR) does not
+remove this: Intel documents equal results for a *fixed* thread count, and its STRICT mode, meant to
+hold across thread counts, only for Intel CPUs. Measured with torch 2.13 (MKL 2024.2) on an AMD EPYC,
 1 against 2 threads: (N×256)·(256×10), the vec head's forward, differs for most batch sizes N that
 are not 0 or 1 mod 8 (the last, partial batch of an epoch, say 22) in COMPATIBLE mode, and its
 backward products or the bilinear head's differ in the default, AVX2, SSE4_2 and every STRICT mode.
