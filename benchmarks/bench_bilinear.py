@@ -13,15 +13,21 @@ see matnet_torch.cpu_capability), each against plain PyTorch measured beside it.
     python benchmarks/bench_bilinear.py --threads 1 --cpu-capabilities avx2
     python benchmarks/bench_bilinear.py --threads 2 --device cuda
 """
-import platform
 import argparse
-import statistics
-import time
 
 import torch
 
 import matnet_torch
 from matnet_torch import reference
+from measurement import (
+    add_common_arguments,
+    gemm_peak_gflops,
+    multiply_adds,
+    peak_cuda_bytes,
+    print_tables_per_cpu_capability,
+    saved_bytes,
+    time_call,
+)
 
 # (p, q) -> (m, n), batch sizes
 CONFIGS = [
@@ -29,65 +35,6 @@ CONFIGS = [
     ((20, 20), (16, 16), (128, 1024, 8192)),
     ((64, 64), (64, 64), (1024,)),
 ]
-
-
-def multiply_adds(p, q, m, n):
-    """Per-sample multiply-adds of the forward (cheaper association) and of the backward
-    (dX, dU, dV through R = UᵀΔ and Q = V Xᵀ), the same mathematics for both implementations."""
-    forward = min(p * q * n + m * p * n, m * p * q + m * q * n)
-    backward = 2 * p * m * n + 3 * p * n * q
-    return forward, backward
-
-
-def synchronize(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def time_call(fn, device, min_seconds, rounds=5):
-    """Median over rounds of the mean time of fn over enough calls to fill min_seconds."""
-    fn()
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    calls = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-6)))
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        synchronize(device)
-        samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples)
-
-
-def gemm_peak_gflops(device, min_seconds):
-    a = torch.randn(1024, 1024, device=device)
-    b = torch.randn(1024, 1024, device=device)
-    return 2 * 1024**3 / time_call(lambda: a @ b, device, min_seconds) / 1e9
-
-
-def saved_bytes(fn):
-    """Bytes of the distinct storages autograd saves for backward while fn() builds the graph."""
-    storages = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        out = fn()
-    return sum(storages.values()), out
-
-
-def peak_cuda_bytes(fn, device):
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
-    fn()
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) - base
 
 
 def measure(p, q, m, n, batch, device, min_seconds):
@@ -117,39 +64,8 @@ def measure(p, q, m, n, batch, device, min_seconds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts (default: 1 2)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--min-seconds", type=float, default=0.2, help="time per measurement round (default: 0.2)")
-    parser.add_argument(
-        "--cpu-capabilities",
-        nargs="+",
-        default=matnet_torch.supported_cpu_capabilities(),
-        help=f"CPU kernel variants to time (default: all this CPU supports: {matnet_torch.supported_cpu_capabilities()})",
-    )
-    args = parser.parse_args(argv)
-    device = torch.device(args.device)
-
-    print(f"torch {torch.__version__}, matnet_torch {matnet_torch.__version__}, device {device}, activation sigmoid")
-    if device.type == "cpu":
-        print(f"CPU: {cpu_model()}")
-        for capability in args.cpu_capabilities:
-            matnet_torch.set_cpu_capability(capability)
-            print(f"\n=== CPU kernels: {capability}")
-            print_tables(args, device)
-    else:
-        print_tables(args, device)
-
-
-def cpu_model():
-    """The CPU's model name (Linux /proc/cpuinfo, else platform)."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    add_common_arguments(parser)
+    print_tables_per_cpu_capability(parser.parse_args(argv), print_tables, "activation sigmoid")
 
 
 def print_tables(args, device):
