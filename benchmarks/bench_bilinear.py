@@ -19,15 +19,7 @@ import torch
 
 import matnet_torch
 from matnet_torch import reference
-from measurement import (
-    add_common_arguments,
-    gemm_peak_gflops,
-    multiply_adds,
-    peak_cuda_bytes,
-    print_tables_per_cpu_capability,
-    saved_bytes,
-    time_call,
-)
+from measurement import add_common_arguments, multiply_adds, print_tables_per_cpu_capability
 
 # (p, q) -> (m, n), batch sizes
 CONFIGS = [
@@ -37,61 +29,31 @@ CONFIGS = [
 ]
 
 
-def measure(p, q, m, n, batch, device, min_seconds):
+def comparisons(device):
+    """(label, N, multiply-adds per sample, matnet and plain PyTorch forward functions) per case."""
+    for (p, q), (m, n), batches in CONFIGS:
+        forward_macs, backward_macs = multiply_adds(p, q, m, n)
+        for batch in batches:
+            yield f"{p}x{q}->{m}x{n}", batch, forward_macs + backward_macs, implementations(p, q, m, n, batch, device)
+
+
+def implementations(p, q, m, n, batch, device):
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(batch, p, q, generator=generator).to(device)
     # Weights initialised like MatNetLayer, so σ works in its healthy range.
     u = (torch.randn(m, p, generator=generator) / p**0.5).to(device).requires_grad_()
     v = (torch.randn(n, q, generator=generator) / q**0.5).to(device).requires_grad_()
     bias = torch.zeros(m, n, device=device, requires_grad=True)
-    implementations = {
+    return {
         "matnet": lambda: matnet_torch.bilinear(x, u, v, bias, "sigmoid"),
         "torch": lambda: reference.bilinear(x, u, v, bias, "sigmoid"),
     }
-    result = {}
-    for name, forward in implementations.items():
-        def forward_backward():
-            forward().sum().backward()
-
-        result[name] = {
-            "forward": time_call(lambda: forward().detach(), device, min_seconds),
-            "forward_backward": time_call(forward_backward, device, min_seconds),
-            "saved": saved_bytes(forward)[0],
-            "peak": peak_cuda_bytes(forward_backward, device) if device.type == "cuda" else None,
-        }
-    return result
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
-    print_tables_per_cpu_capability(parser.parse_args(argv), print_tables, "activation sigmoid")
-
-
-def print_tables(args, device):
-    header = (f"{'shape':>15} {'N':>5} {'thr':>3} | {'fwd ms':>8} {'torch':>8} {'ratio':>5} | {'f+b ms':>8} {'torch':>8} "
-              f"{'ratio':>5} | {'GFLOP/s f+b':>11} {'% peak':>6} | {'saved MiB':>9} {'torch':>7}")
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        peak = gemm_peak_gflops(device, args.min_seconds)
-        print(f"\n{threads} thread(s): float32 GEMM peak (1024x1024 matmul) {peak:.0f} GFLOP/s")
-        print(header)
-        for (p, q), (m, n), batches in CONFIGS:
-            for batch in batches:
-                r = measure(p, q, m, n, batch, device, args.min_seconds)
-                ours, plain = r["matnet"], r["torch"]
-                forward_macs, backward_macs = multiply_adds(p, q, m, n)
-                gflops = 2 * batch * (forward_macs + backward_macs) / ours["forward_backward"] / 1e9
-                memory = f"{ours['saved'] / 2**20:>9.2f} {plain['saved'] / 2**20:>7.2f}"
-                if ours["peak"] is not None:
-                    memory += f" | peak MiB {ours['peak'] / 2**20:.1f} vs {plain['peak'] / 2**20:.1f}"
-                print(
-                    f"{f'{p}x{q}->{m}x{n}':>15} {batch:>5} {threads:>3} | "
-                    f"{ours['forward'] * 1e3:>8.3f} {plain['forward'] * 1e3:>8.3f} {plain['forward'] / ours['forward']:>5.2f} | "
-                    f"{ours['forward_backward'] * 1e3:>8.3f} {plain['forward_backward'] * 1e3:>8.3f} "
-                    f"{plain['forward_backward'] / ours['forward_backward']:>5.2f} | "
-                    f"{gflops:>11.1f} {100 * gflops / peak:>5.0f}% | {memory}"
-                )
+    print_tables_per_cpu_capability(parser.parse_args(argv), comparisons, "shape", "activation sigmoid")
 
 
 if __name__ == "__main__":

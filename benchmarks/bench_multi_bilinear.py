@@ -5,7 +5,8 @@ same inputs: the multimodal encoder of the super-resolution autoencoder (design.
 For each case, batch size N and thread count it prints forward and forward+backward times (the
 inputs X_j are data: gradients for every U_j, V_j and B), the ratio (plain PyTorch time / matnet
 time, so > 1 means matnet is faster), useful GFLOP/s against a float32 GEMM peak measured in the
-same run, and the bytes autograd keeps between forward and backward.
+same run, and the bytes autograd keeps between forward and backward (on CUDA also the
+allocator's peak during forward+backward).
 
 On the CPU it prints one table per CPU kernel variant this CPU supports (avx512, avx2, default:
 see matnet_torch.cpu_capability), each against plain PyTorch measured beside it.
@@ -19,16 +20,9 @@ import torch
 
 import matnet_torch  # noqa: F401  (registers torch.ops.matnet)
 from matnet_torch import reference
-from measurement import (
-    add_common_arguments,
-    gemm_peak_gflops,
-    multiply_adds,
-    print_tables_per_cpu_capability,
-    saved_bytes,
-    time_call,
-)
+from measurement import add_common_arguments, multiply_adds, print_tables_per_cpu_capability
 
-# name, input sizes (p_j, q_j), output (m, n)
+# label, input sizes (p_j, q_j), output (m, n)
 CASES = [
     ("5x15x15->10x10", [(15, 15)] * 5, (10, 10)),  # super-resolution: five modalities of a 15×15 patch
     ("28,14,7->10x10", [(28, 28), (14, 14), (7, 7)], (10, 10)),  # inputs of different sizes
@@ -36,7 +30,16 @@ CASES = [
 BATCHES = (128, 8192, 65536)
 
 
-def measure(sizes, out_shape, batch, device, min_seconds):
+def comparisons(device):
+    """(label, N, multiply-adds per sample, matnet and plain PyTorch forward functions) per case."""
+    for label, sizes, (m, n) in CASES:
+        # Σ_j of each input's products, forward and backward without dX_j (the inputs are data).
+        macs = sum(sum(multiply_adds(p, q, m, n, input_gradient=False)) for p, q in sizes)
+        for batch in BATCHES:
+            yield label, batch, macs, implementations(sizes, (m, n), batch, device)
+
+
+def implementations(sizes, out_shape, batch, device):
     generator = torch.Generator().manual_seed(0)
     m, n = out_shape
     xs = [torch.rand(batch, p, q, generator=generator).to(device) for p, q in sizes]
@@ -45,52 +48,16 @@ def measure(sizes, out_shape, batch, device, min_seconds):
     us = [(torch.randn(m, p, generator=generator) / p**0.5).to(device).requires_grad_() for p, _ in sizes]
     vs = [(torch.randn(n, q, generator=generator) / q**0.5).to(device).requires_grad_() for _, q in sizes]
     bias = torch.zeros(m, n, device=device, requires_grad=True)
-    implementations = {
+    return {
         "matnet": lambda: torch.ops.matnet.multi_bilinear(xs, us, vs, bias, "sigmoid"),
         "torch": lambda: reference.multi_bilinear(xs, us, vs, bias, "sigmoid"),
     }
-    result = {}
-    for name, forward in implementations.items():
-        def forward_backward():
-            forward().sum().backward()
-
-        result[name] = {
-            "forward": time_call(lambda: forward().detach(), device, min_seconds),
-            "forward_backward": time_call(forward_backward, device, min_seconds),
-            "saved": saved_bytes(forward)[0],
-        }
-    return result
-
-
-def print_tables(args, device):
-    header = (f"{'inputs->output':>15} {'N':>5} {'thr':>3} | {'fwd ms':>8} {'torch':>8} {'ratio':>5} | "
-              f"{'f+b ms':>8} {'torch':>8} {'ratio':>5} | {'GFLOP/s f+b':>11} {'% peak':>6} | {'saved MiB':>9} {'torch':>7}")
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        peak = gemm_peak_gflops(device, args.min_seconds)
-        print(f"\n{threads} thread(s): float32 GEMM peak (1024x1024 matmul) {peak:.0f} GFLOP/s")
-        print(header)
-        for name, sizes, (m, n) in CASES:
-            # Σ_j of each input's products, forward and backward without dX_j (the inputs are data).
-            macs = sum(sum(multiply_adds(p, q, m, n, input_gradient=False)) for p, q in sizes)
-            for batch in BATCHES:
-                r = measure(sizes, (m, n), batch, device, args.min_seconds)
-                ours, plain = r["matnet"], r["torch"]
-                gflops = 2 * batch * macs / ours["forward_backward"] / 1e9
-                print(
-                    f"{name:>15} {batch:>5} {threads:>3} | "
-                    f"{ours['forward'] * 1e3:>8.3f} {plain['forward'] * 1e3:>8.3f} {plain['forward'] / ours['forward']:>5.2f} | "
-                    f"{ours['forward_backward'] * 1e3:>8.3f} {plain['forward_backward'] * 1e3:>8.3f} "
-                    f"{plain['forward_backward'] / ours['forward_backward']:>5.2f} | "
-                    f"{gflops:>11.1f} {100 * gflops / peak:>5.0f}% | "
-                    f"{ours['saved'] / 2**20:>9.2f} {plain['saved'] / 2**20:>7.2f}"
-                )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
-    print_tables_per_cpu_capability(parser.parse_args(argv), print_tables, "activation sigmoid, float32")
+    print_tables_per_cpu_capability(parser.parse_args(argv), comparisons, "inputs->output", "activation sigmoid, float32")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What every benchmark here shares: timing, memory, the machine's description, the cost of a
-bilinear product, the command-line options, and one table per CPU kernel variant."""
+bilinear product, the command-line options, and the tables (one per CPU kernel variant) that set
+matnet beside plain PyTorch."""
 import platform
 import statistics
 import time
@@ -81,6 +82,50 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def measure(implementations, device, min_seconds):
+    """For each name -> forward function: forward time, forward+backward time (of forward().sum()),
+    bytes saved for backward and, on CUDA, the allocator's peak during forward+backward."""
+    result = {}
+    for name, forward in implementations.items():
+        def forward_backward():
+            forward().sum().backward()
+
+        result[name] = {
+            "forward": time_call(lambda: forward().detach(), device, min_seconds),
+            "forward_backward": time_call(forward_backward, device, min_seconds),
+            "saved": saved_bytes(forward)[0],
+            "peak": peak_cuda_bytes(forward_backward, device) if device.type == "cuda" else None,
+        }
+    return result
+
+
+def print_tables(args, device, comparisons, label):
+    """Per thread count, the float32 GEMM peak and a table: a row per (label, N, multiply-adds per
+    sample of forward+backward, {"matnet": forward, "torch": forward}) from comparisons(device),
+    with times, ratios (plain PyTorch / matnet, > 1: matnet faster), matnet's GFLOP/s and memory."""
+    header = (f"{label:>15} {'N':>5} {'thr':>3} | {'fwd ms':>8} {'torch':>8} {'ratio':>5} | {'f+b ms':>8} {'torch':>8} "
+              f"{'ratio':>5} | {'GFLOP/s f+b':>11} {'% peak':>6} | {'saved MiB':>9} {'torch':>7}")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        peak = gemm_peak_gflops(device, args.min_seconds)
+        print(f"\n{threads} thread(s): float32 GEMM peak (1024x1024 matmul) {peak:.0f} GFLOP/s")
+        print(header)
+        for name, batch, macs, implementations in comparisons(device):
+            r = measure(implementations, device, args.min_seconds)
+            ours, plain = r["matnet"], r["torch"]
+            gflops = 2 * batch * macs / ours["forward_backward"] / 1e9
+            memory = f"{ours['saved'] / 2**20:>9.2f} {plain['saved'] / 2**20:>7.2f}"
+            if ours["peak"] is not None:
+                memory += f" | peak MiB {ours['peak'] / 2**20:.1f} vs {plain['peak'] / 2**20:.1f}"
+            print(
+                f"{name:>15} {batch:>5} {threads:>3} | "
+                f"{ours['forward'] * 1e3:>8.3f} {plain['forward'] * 1e3:>8.3f} {plain['forward'] / ours['forward']:>5.2f} | "
+                f"{ours['forward_backward'] * 1e3:>8.3f} {plain['forward_backward'] * 1e3:>8.3f} "
+                f"{plain['forward_backward'] / ours['forward_backward']:>5.2f} | "
+                f"{gflops:>11.1f} {100 * gflops / peak:>5.0f}% | {memory}"
+            )
+
+
 def add_common_arguments(parser, min_seconds=0.2):
     """--threads, --device, --min-seconds and --cpu-capabilities."""
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts (default: 1 2)")
@@ -96,9 +141,8 @@ def add_common_arguments(parser, min_seconds=0.2):
     )
 
 
-def print_tables_per_cpu_capability(args, print_tables, description):
-    """The run's header, then print_tables(args, device) once per CPU kernel variant (on the CPU),
-    each table with plain PyTorch measured beside it."""
+def print_tables_per_cpu_capability(args, comparisons, label, description):
+    """The run's header, then print_tables once per CPU kernel variant (on the CPU)."""
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, matnet_torch {matnet_torch.__version__}, device {device}, {description}")
     if device.type == "cpu":
@@ -106,6 +150,6 @@ def print_tables_per_cpu_capability(args, print_tables, description):
         for capability in args.cpu_capabilities:
             matnet_torch.set_cpu_capability(capability)
             print(f"\n=== CPU kernels: {capability}")
-            print_tables(args, device)
+            print_tables(args, device, comparisons, label)
     else:
-        print_tables(args, device)
+        print_tables(args, device, comparisons, label)
