@@ -8,26 +8,9 @@ import torch
 
 import matnet_torch
 from matnet_torch import reference
-from conftest import DEVICE_DTYPES, DEVICES, LAYOUTS, SHAPE_IDS, SHAPES, TOLERANCES, make_layout
+from conftest import DEVICE_DTYPES, DEVICES, LAYOUTS, SHAPE_IDS, SHAPES, TOLERANCES, make_inputs, make_layout
 
 pytestmark = pytest.mark.usefixtures("cpu_kernels")
-
-
-def make_inputs(x_shape, out_shape, dtype, device, bias=True, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    p, q = x_shape[-2:]
-    m, n = out_shape
-
-    def rand(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale).to(device, dtype)
-
-    # Weights scaled like MatNetLayer's initialisation, so σ is not saturated everywhere.
-    return (
-        rand(*x_shape),
-        rand(m, p, scale=1 / max(p, 1) ** 0.5),
-        rand(n, q, scale=1 / max(q, 1) ** 0.5),
-        rand(m, n) if bias else None,
-    )
 
 
 def reference_result(inputs, activation, grad_y=None):
