@@ -39,7 +39,7 @@ def operator_library():
         + sources("cpu/*.cpp")
         + sources("cpu/lanes/*.cpp")
         + sources("meta/*.cpp")
-        + sources("layouts/*.cpp")
+        + sources("fallbacks/*.cpp")
         + sources("autograd/*.cpp")
     )
     cxx_flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]

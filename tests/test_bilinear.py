@@ -132,9 +132,12 @@ def test_result_does_not_depend_on_thread_count(threads):
         torch.testing.assert_close(grad, ref_grad)
 
 
-def test_gradients_are_the_same_bits_for_any_thread_count():
-    """The sums over samples (dU, dV, dB) are taken in fixed slots of samples, whichever thread runs
-    them, so training is bit-for-bit reproducible across thread counts."""
+def test_gradients_are_the_same_bits_for_any_thread_count(cpu_kernels):
+    """The lane kernels sum over samples (dU, dV, dB) in fixed slots of samples, whichever thread runs
+    them, so training is bit-for-bit reproducible across thread counts. (The default variant's GEMMs
+    are MKL's, whose sums may be grouped by thread: it is not covered by this promise.)"""
+    if cpu_kernels == "default":
+        pytest.skip("the GEMM path's BLAS may group sums by thread")
     inputs = [t.requires_grad_() for t in make_inputs((1000, 9, 8), (5, 6), torch.float32, "cpu")]
     previous = torch.get_num_threads()
     results = []

@@ -394,12 +394,9 @@ def test_empty_lists_are_refused_by_the_kernels():
             multi_bilinear.default.redispatch(torch._C.DispatchKeySet(key), [], [], [], None, "identity")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with no tensor argument the dispatcher finds no kernel before any check runs; needs a kernel at "
-    "CompositeExplicitAutograd (the key that serves an empty key set) that runs the checks",
-)
 def test_empty_lists_raise_a_clear_error():
+    """With no tensor at all, the dispatcher runs the CompositeExplicitAutograd kernel
+    (csrc/fallbacks/unsupported_devices.cpp), which runs the checks."""
     with pytest.raises(RuntimeError, match=re.escape(EMPTY_LIST_MESSAGE)):
         multi_bilinear([], [], [], None, "identity")
 
