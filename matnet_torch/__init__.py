@@ -4,10 +4,10 @@ Y = σ(U X Vᵀ + B) over batches of matrices, as fused C++/CUDA operators regis
 PyTorch dispatcher (``torch.ops.matnet``), with modules, models, regularisers and training tools.
 """
 from ._library import has_cuda_kernels
-from .functional import ACTIVATIONS, bilinear
+from .functional import ACTIVATIONS, bilinear, multi_bilinear
 
 __version__ = "0.1.0"
-__all__ = ["ACTIVATIONS", "bilinear", "has_cuda_kernels", "nn", "reference"]
+__all__ = ["ACTIVATIONS", "bilinear", "has_cuda_kernels", "multi_bilinear", "nn", "reference"]
 
 
 def __getattr__(name):
