@@ -1,4 +1,4 @@
-"""The training and evaluation tools on a tiny synthetic MNIST written as IDX files by the tests."""
+"""The training and evaluation tools on a tiny synthetic MNIST (the data_dir fixture of conftest.py)."""
 import json
 import re
 
@@ -6,29 +6,29 @@ import numpy as np
 import pytest
 import torch
 
-from matnet_torch import evaluate, train, training_loop
-from matnet_torch.data import write_idx
+from matnet_torch.apps.common.checkpoint import load_checkpoint
+from matnet_torch.apps.mnist import evaluate, train, training_loop
 
 METRIC_KEYS = {"test_accuracy", "test_loss", "params", "epochs", "train_seconds", "seconds_per_epoch", "config"}
 FIGURES = ("fig1_weights.png", "fig2_hidden_outputs.png")
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """200 training and 100 test images of random pixels with labels 0..9, as gzip IDX files."""
-    directory = tmp_path_factory.mktemp("mnist")
-    rng = np.random.default_rng(0)
-    for prefix, count in (("train", 200), ("t10k", 100)):
-        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28), dtype=np.uint8), compress=True)
-        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, count, dtype=np.uint8), compress=True)
-    return directory
+def train_status(data_dir, out, *options):
+    """The exit status of matnet_torch.train.main on the tiny set, one thread, small batches."""
+    return train.main(["--data-dir", str(data_dir), "--out", str(out), "--threads", "1", "--validation-size", "50",
+                       "--batch-size", "32", *options])
 
 
 def run_train(data_dir, out, *options):
-    """matnet_torch.train.main on the tiny set, one thread, small batches; returns metrics.json."""
-    assert train.main(["--data-dir", str(data_dir), "--out", str(out), "--threads", "1", "--validation-size", "50",
-                       "--batch-size", "32", *options]) == 0
+    """Trains on the tiny set (train_status), which must succeed; returns metrics.json."""
+    assert train_status(data_dir, out, *options) == 0
     return json.loads((out / "metrics.json").read_text())
+
+
+def assert_one_line(stderr, pattern):
+    """stderr is exactly one line, matching the regular expression pattern from its start."""
+    assert stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    assert re.match(pattern, stderr), stderr
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,9 @@ def test_evaluate_reproduces_the_test_accuracy_of_metrics(smoke_run, data_dir, c
     assert evaluate.main([str(out / "checkpoint.pt"), "--data-dir", str(data_dir), "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert float(re.search(r"test accuracy: ([0-9.]+)", printed).group(1)) == pytest.approx(metrics["test_accuracy"], abs=5e-5)
-    checkpoint = evaluate.load_checkpoint(str(out / "checkpoint.pt"))
+    model, _ = evaluate.load_classifier(str(out / "checkpoint.pt"))
     images, labels = evaluate.load_mnist("test", data_dir)
-    accuracy, loss = evaluate.evaluate(evaluate.model_from_checkpoint(checkpoint), evaluate.pixels(images), labels)
+    accuracy, loss = evaluate.evaluate(model, evaluate.pixels(images), labels)
     assert (accuracy, loss) == (metrics["test_accuracy"], metrics["test_loss"])
 
 
@@ -92,7 +92,7 @@ def test_regularisers_and_heads_train_and_reload(data_dir, tmp_path, capsys):
     metrics = run_train(data_dir, tmp_path, "--epochs", "1", "--unit-norm", "--weight-decay", "1e-3",
                         "--sparsity-weight", "0.1", "--head", "bilinear", "--hidden", "12x10")
     assert metrics["params"] == (12 * 28 + 10 * 28 + 12 * 10) + 10 * (12 + 10 + 1)
-    model = evaluate.model_from_checkpoint(evaluate.load_checkpoint(str(tmp_path / "checkpoint.pt")))
+    model, _ = evaluate.load_classifier(str(tmp_path / "checkpoint.pt"))
     u = model.matnet_layers[0].u
     assert torch.allclose(u.norm(dim=1), torch.ones(12), atol=1e-5)
     capsys.readouterr()
@@ -107,18 +107,17 @@ def test_resume_continues_exactly(data_dir, tmp_path, monkeypatch):
 
     save = training_loop.save_checkpoint
 
-    def save_then_interrupt(path, state):
-        save(path, state)
+    def save_then_interrupt(path, **record):
+        save(path, **record)
         raise KeyboardInterrupt  # as if the run were stopped right after its first checkpoint
 
     monkeypatch.setattr(training_loop, "save_checkpoint", save_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(data_dir, tmp_path / "resumed", *options)
+    assert train_status(data_dir, tmp_path / "resumed", *options) == 130  # "interrupted"
     monkeypatch.setattr(training_loop, "save_checkpoint", save)
-    assert evaluate.load_checkpoint(str(tmp_path / "resumed" / "checkpoint.pt"))["epoch"] == 1
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", "mnist")["epoch"] == 1
     resumed = run_train(data_dir, tmp_path / "resumed", *options, "--resume")
 
-    final = [evaluate.load_checkpoint(str(tmp_path / name / "checkpoint.pt")) for name in ("straight", "resumed")]
+    final = [load_checkpoint(tmp_path / name / "checkpoint.pt", "mnist") for name in ("straight", "resumed")]
     assert final[0]["model"].keys() == final[1]["model"].keys()
     for name, tensor in final[0]["model"].items():
         assert torch.equal(tensor, final[1]["model"][name]), name
@@ -127,14 +126,16 @@ def test_resume_continues_exactly(data_dir, tmp_path, monkeypatch):
     assert [{k: v for k, v in record.items() if k != "seconds"} for record in resumed["history"]] == strip
 
 
-def test_resume_refuses_changed_options_and_fresh_runs_refuse_to_overwrite(smoke_run, data_dir, tmp_path):
+@pytest.mark.parametrize("options, status, message", [
+    (("--epochs", "2", "--resume"), 1, r"--resume: no checkpoint at \S*fresh\S*checkpoint\.pt"),
+    (("--epochs", "2", "--seed", "1", "--lr", "0.5", "--resume"), 2, r"--resume with options that differ from .*--lr: 0\.1 -> 0\.5"),
+    (("--epochs", "2", "--seed", "1"), 2, r"checkpoint\.pt exists; pass --resume"),
+])
+def test_resume_refuses_changed_options_and_fresh_runs_refuse_to_overwrite(smoke_run, data_dir, tmp_path, capsys, options, status, message):
     out, _ = smoke_run
-    with pytest.raises(SystemExit, match="no checkpoint"):
-        run_train(data_dir, tmp_path, "--epochs", "2", "--resume")
-    with pytest.raises(SystemExit, match="--lr"):
-        run_train(data_dir, out, "--epochs", "2", "--seed", "1", "--lr", "0.5", "--resume")
-    with pytest.raises(SystemExit, match="exists"):
-        run_train(data_dir, out, "--epochs", "2", "--seed", "1")
+    target = tmp_path / "fresh" if "--resume" in options and "--lr" not in options else out
+    assert train_status(data_dir, target, *options) == status
+    assert_one_line(capsys.readouterr().err, "matnet_torch.train: " + message)
 
 
 def test_random_shift_translates_each_image_within_bounds():
@@ -148,7 +149,7 @@ def test_random_shift_translates_each_image_within_bounds():
     assert torch.equal(training_loop.random_shift(images, 0, torch.Generator()), images)
 
 
-def test_divergence_stops_with_a_clear_message_and_keeps_the_last_finite_checkpoint(data_dir, tmp_path):
-    with pytest.raises(SystemExit, match="diverged in epoch 1"):
-        run_train(data_dir, tmp_path, "--epochs", "2", "--lr", "1e30")
+def test_divergence_stops_with_a_clear_message_and_writes_no_nonfinite_checkpoint(data_dir, tmp_path, capsys):
+    assert train_status(data_dir, tmp_path, "--epochs", "2", "--lr", "1e30") == 1
+    assert_one_line(capsys.readouterr().err, r"matnet_torch.train: training diverged in epoch 1 \(loss nan\); no checkpoint was written")
     assert not (tmp_path / "checkpoint.pt").exists()

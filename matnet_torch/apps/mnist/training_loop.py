@@ -4,6 +4,11 @@ The whole training set is one float tensor; every epoch indexes it with a fresh 
 (no DataLoader: on two cores worker processes only compete with the arithmetic). All randomness of
 training (shuffling, augmentation) draws from one ``torch.Generator`` whose state is checkpointed
 with the model, optimiser and schedule after every epoch, so ``--resume`` continues bit for bit.
+The checkpoint payload (``common.checkpoint``, kind "mnist") is
+
+    {"epoch": int, "config": dict, "model": state_dict, "optimizer": state_dict,
+     "scheduler": state_dict, "rng": {"generator": uint8 tensor, "torch": uint8 tensor},
+     "history": [dict per epoch], "train_seconds": float}
 """
 import math
 import os
@@ -13,11 +18,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
-from .evaluate import evaluate, load_checkpoint
-from .regularizers import sparsity_penalty, weight_decay_penalty
-from .train_config import differing_options
+from ...regularizers import sparsity_penalty, weight_decay_penalty
+from ..common.checkpoint import load_checkpoint, save_checkpoint
+from ..common.cli import ToolError, UsageError
+from ..common.progress import progress_bar
+from .config import differing_options
+from .evaluate import CHECKPOINT_KIND, evaluate
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -38,7 +45,10 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: Dict[str, Any]) -> 
     if config["schedule"] == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if config["schedule"] == "step":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[epochs // 2, 3 * epochs // 4], gamma=0.1)
+        # x0.1 from epoch E/2 on and x0.01 from 3E/4 on; LambdaLR rather than MultiStepLR, whose state
+        # holds a Counter, so that the checkpoint stays plain data.
+        milestones = (epochs // 2, 3 * epochs // 4)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.1 ** sum(epoch >= m for m in milestones))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
@@ -84,7 +94,7 @@ def train_epoch(
     model.train()
     order = torch.randperm(len(images), generator=generator)
     total_loss, correct, seen = 0.0, 0, 0
-    with tqdm(total=len(images), desc=description, unit="img", leave=False, disable=None) as bar:
+    with progress_bar(len(images), description) as bar:
         for batch in order.split(config["batch_size"]):
             x, y = images[batch], labels[batch]
             if config["shift"] > 0:
@@ -109,13 +119,6 @@ def train_epoch(
     return total_loss / seen, correct / seen
 
 
-def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
-    """torch.save to a temporary file renamed over ``path``: an interrupted save keeps the previous one."""
-    temporary = f"{path}.tmp"
-    torch.save(state, temporary)
-    os.replace(temporary, path)
-
-
 def restore(
     path: str,
     config: Dict[str, Any],
@@ -130,11 +133,11 @@ def restore(
     schedule, the data order and the model all depend on them.
     """
     if not os.path.exists(path):
-        raise SystemExit(f"matnet_torch.train: --resume: no checkpoint at {path}")
-    checkpoint = load_checkpoint(path)
+        raise ToolError(f"--resume: no checkpoint at {path}")
+    checkpoint = load_checkpoint(path, CHECKPOINT_KIND)
     differences = differing_options(checkpoint["config"], config)
     if differences:
-        raise SystemExit(f"matnet_torch.train: --resume with options that differ from {path}: " + "; ".join(differences))
+        raise UsageError(f"--resume with options that differ from {path}: " + "; ".join(differences))
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
@@ -165,7 +168,7 @@ def fit(
     if config["resume"]:
         history, train_seconds = restore(path, config, model, optimizer, scheduler, generator)
     elif os.path.exists(path):
-        raise SystemExit(f"matnet_torch.train: {path} exists; pass --resume to continue it, or choose another --out")
+        raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
 
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()
@@ -174,10 +177,8 @@ def fit(
             model, optimizer, *train, config, generator, f"epoch {epoch}/{config['epochs']}"
         )
         if not math.isfinite(train_loss):
-            raise SystemExit(
-                f"matnet_torch.train: training diverged in epoch {epoch} (loss {train_loss}); {path} keeps "
-                "the last finite epoch. Try a smaller --lr."
-            )
+            kept = f"{path} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
+            raise ToolError(f"training diverged in epoch {epoch} (loss {train_loss}); {kept}. Try a smaller --lr.")
         scheduler.step()
         record = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_accuracy": train_accuracy}
         summary = f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  train loss {train_loss:.4f} acc {train_accuracy:.4f}"
@@ -188,7 +189,7 @@ def fit(
         train_seconds += record["seconds"]
         history.append(record)
         print(f"{summary}  {record['seconds']:.1f} s", flush=True)
-        save_checkpoint(path, {
+        save_checkpoint(path, kind=CHECKPOINT_KIND, payload={
             "epoch": epoch,
             "config": config,
             "model": model.state_dict(),
