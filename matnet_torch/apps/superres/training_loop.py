@@ -1,0 +1,85 @@
+"""The training loop of ``train``: the paper's objective on random batches of patches, a progress bar
+with the loss, a checkpoint after every epoch (``common.training_state``, kind "superres") and
+``--resume``, which continues bit for bit."""
+import math
+import os
+import time
+from typing import Any, Dict, List
+
+import torch
+
+from ...imaging.superresolution import modality_list
+from ...nn import MultimodalMatNetAutoencoder
+from ..common.cli import ToolError, UsageError
+from ..common.optimization import make_optimizer, make_scheduler
+from ..common.progress import progress_bar
+from ..common.training_state import TrainingState, restore_training_state, save_training_state
+from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, RUNTIME_OPTIONS
+
+TERMS = ("total", "reconstruction", "weight_decay", "sparsity")
+
+
+def train_epoch(state: TrainingState, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any], description: str) -> Dict[str, float]:
+    """One pass over the patches in random batches; the mean of each term of the objective over the
+    batches as they were trained on (before each step)."""
+    model: MultimodalMatNetAutoencoder = state.model
+    model.train()
+    order = torch.randperm(len(inputs), generator=state.generator)
+    sums, seen = dict.fromkeys(TERMS, 0.0), 0
+    with progress_bar(len(inputs), description, unit="patch") as bar:
+        for batch in order.split(config["batch_size"]):
+            xs, ts = modality_list(inputs[batch]), modality_list(targets[batch])
+            evaluations = []
+
+            def closure():
+                state.optimizer.zero_grad(set_to_none=True)
+                loss = model.loss(xs, ts, config["weight_decay"], config["sparsity_target"], config["sparsity_weight"])
+                loss.total.backward()
+                evaluations.append(loss)
+                return loss.total
+
+            # SGD and Adam call the closure once; LBFGS several times: report its first evaluation.
+            state.optimizer.step(closure)
+            for term, value in zip(TERMS, evaluations[0]):
+                sums[term] += value.item() * len(batch)
+            seen += len(batch)
+            bar.update(len(batch))
+            bar.set_postfix(loss=f"{sums['total'] / seen:.4f}", refresh=False)
+    return {term: total / seen for term, total in sums.items()}
+
+
+def fit(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Dict[str, Any]:
+    """Trains ``model`` for config["epochs"] epochs, or what remains of them with config["resume"].
+
+    Returns {"history": one dict per epoch, "train_seconds": wall time of all epochs, resumed runs included}.
+    """
+    path = os.path.join(config["out"], CHECKPOINT_NAME)
+    optimizer = make_optimizer(model, config)
+    state = TrainingState(model, optimizer, make_scheduler(optimizer, config), torch.Generator().manual_seed(config["seed"]))
+    history: List[Dict[str, Any]] = []
+    train_seconds = 0.0
+    if config["resume"]:
+        history, train_seconds = restore_training_state(path, CHECKPOINT_KIND, state, config, RUNTIME_OPTIONS)
+    elif os.path.exists(path):
+        raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
+
+    for epoch in range(len(history) + 1, config["epochs"] + 1):
+        started = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        terms = train_epoch(state, inputs, targets, config, f"epoch {epoch}/{config['epochs']}")
+        if not math.isfinite(terms["total"]):
+            kept = f"{path} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
+            raise ToolError(f"training diverged in epoch {epoch} (loss {terms['total']}); {kept}. Try a smaller --lr.")
+        state.scheduler.step()
+        record = {"epoch": epoch, "lr": lr, **{f"loss_{term}": value for term, value in terms.items()}}
+        record["seconds"] = time.perf_counter() - started
+        train_seconds += record["seconds"]
+        history.append(record)
+        print(
+            f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  loss {terms['total']:.4f} (reconstruction "
+            f"{terms['reconstruction']:.4f}, weight decay {terms['weight_decay']:.4f}, sparsity {terms['sparsity']:.4f})  "
+            f"{record['seconds']:.1f} s",
+            flush=True,
+        )
+        save_training_state(path, CHECKPOINT_KIND, state, epoch, config, history, train_seconds)
+    return {"history": history, "train_seconds": train_seconds}
