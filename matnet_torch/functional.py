@@ -82,12 +82,14 @@ def multi_bilinear(
     Returns:
         (..., m, n). Differentiable in every x_j, u_j, v_j and bias.
 
-    This body composes D ``bilinear`` operators with the identity, then adds the bias and applies σ:
-    correct and differentiable, but it stores D intermediate results. It will dispatch to the fused
-    operator ``torch.ops.matnet.multi_bilinear`` (Σ_j accumulated in the block before bias and σ,
-    backward from the saved inputs and Y only) once that lands.
+    This body composes D ``bilinear`` operators with the identity, then adds the bias and applies σ
+    (D = 1 is ``bilinear`` itself): correct and differentiable, but it stores D intermediate results.
+    It will dispatch to the fused operator ``torch.ops.matnet.multi_bilinear`` (Σ_j accumulated in
+    the block before bias and σ, backward from the saved inputs and Y only) once that lands.
     """
     _check_multi_inputs(xs, us, vs, bias, activation)
+    if len(xs) == 1:
+        return bilinear(xs[0], us[0], vs[0], bias, activation)
     z = sum(bilinear(x, u, v) for x, u, v in zip(xs, us, vs))
     if bias is not None:
         z = z + bias

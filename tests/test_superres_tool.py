@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from matnet_torch.apps.common.checkpoint import load_checkpoint, save_checkpoint
-from matnet_torch.apps.superres import cli
+from matnet_torch.apps.superres import cli, training_loop
 from matnet_torch.data.images import load_image, save_image
 
 # A small network and few patches, so that a training run takes about a second.
@@ -83,19 +83,34 @@ def test_upscale_writes_an_image_of_twice_the_size(model_dir, tmp_path, channels
     assert upscaled.shape == (channels, 2 * size[0], 2 * size[1])
 
 
-def test_resume_continues_bit_for_bit(folders, tmp_path):
+def test_resume_continues_bit_for_bit(folders, tmp_path, monkeypatch):
+    """Two epochs straight == one epoch, an interruption, then --resume."""
     common = ["train", "--images", folders / "train", "--epochs", "2", "--seed", "4", *TINY]
     assert superres(*common, "--out", tmp_path / "straight") == 0
-    save = load_checkpoint(tmp_path / "straight" / "checkpoint.pt", "superres")
-    # An interrupted run: one epoch, then --resume to two.
-    assert superres(*common[:-len(TINY) - 4], "--epochs", "1", "--seed", "4", *TINY, "--out", tmp_path / "resumed") == 0
-    checkpoint = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", "superres")
-    checkpoint["config"]["epochs"] = 2  # the interrupted run was meant to have two epochs
-    save_checkpoint(tmp_path / "resumed" / "checkpoint.pt", checkpoint, "superres")
+    save = training_loop.save_training_state
+
+    def save_then_interrupt(*arguments):
+        save(*arguments)
+        raise KeyboardInterrupt  # as if the run were stopped right after its first checkpoint
+
+    monkeypatch.setattr(training_loop, "save_training_state", save_then_interrupt)
+    assert superres(*common, "--out", tmp_path / "resumed") == 130  # "interrupted"
+    monkeypatch.setattr(training_loop, "save_training_state", save)
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", "superres")["epoch"] == 1
     assert superres(*common, "--out", tmp_path / "resumed", "--resume") == 0
-    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", "superres")
-    for name, tensor in save["model"].items():
-        torch.testing.assert_close(resumed["model"][name], tensor, rtol=0, atol=0)
+    final = [load_checkpoint(tmp_path / name / "checkpoint.pt", "superres") for name in ("straight", "resumed")]
+    for name, tensor in final[0]["model"].items():
+        assert torch.equal(final[1]["model"][name], tensor), name
+    strip = [[{k: v for k, v in record.items() if k != "seconds"} for record in f["history"]] for f in final]
+    assert strip[0] == strip[1]
+
+
+def test_resume_refuses_other_options(model_dir, folders, capsys):
+    arguments = ["train", "--images", folders / "train", "--out", model_dir, "--epochs", "2", *TINY]
+    assert superres(*arguments, "--lr", "0.1", "--resume") == 2
+    assert_one_line(capsys.readouterr().err, r"--resume with options that differ from .*--lr: 0\.003 -> 0\.1$")
+    assert superres(*arguments) == 2
+    assert_one_line(capsys.readouterr().err, r".*checkpoint\.pt exists; pass --resume")
 
 
 @pytest.mark.parametrize(
@@ -188,4 +203,4 @@ def test_train_bad_input_is_one_line(folders, tmp_path, capsys, case, arguments,
 
 def test_eval_rejects_a_border_that_leaves_nothing(model_dir, folders, tmp_path, capsys):
     assert superres("eval", "--model", model_dir, "--images", folders / "test", "--out", tmp_path, "--border", "14") == 2
-    assert_one_line(capsys.readouterr().err, r"--border 14 leaves no pixels of .*test0\.png \(30×34\)$")
+    assert_one_line(capsys.readouterr().err, r"--border 14 leaves no pixels of .*test1\.png \(28×28\)$")
