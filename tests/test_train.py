@@ -8,6 +8,7 @@ import torch
 
 from matnet_torch.apps.common.checkpoint import load_checkpoint
 from matnet_torch.apps.mnist import evaluate, train, training_loop
+from matnet_torch.nn import MatNetClassifier
 
 METRIC_KEYS = {"test_accuracy", "test_loss", "params", "epochs", "train_seconds", "seconds_per_epoch", "config"}
 FIGURES = ("fig1_weights.png", "fig2_hidden_outputs.png")
@@ -126,15 +127,14 @@ def test_resume_continues_exactly(data_dir, tmp_path, monkeypatch):
     assert [{k: v for k, v in record.items() if k != "seconds"} for record in resumed["history"]] == strip
 
 
-@pytest.mark.parametrize("options, status, message", [
-    (("--epochs", "2", "--resume"), 1, r"--resume: no checkpoint at \S*fresh\S*checkpoint\.pt"),
-    (("--epochs", "2", "--seed", "1", "--lr", "0.5", "--resume"), 2, r"--resume with options that differ from .*--lr: 0\.1 -> 0\.5"),
-    (("--epochs", "2", "--seed", "1"), 2, r"checkpoint\.pt exists; pass --resume"),
-])
-def test_resume_refuses_changed_options_and_fresh_runs_refuse_to_overwrite(smoke_run, data_dir, tmp_path, capsys, options, status, message):
-    out, _ = smoke_run
-    target = tmp_path / "fresh" if "--resume" in options and "--lr" not in options else out
-    assert train_status(data_dir, target, *options) == status
+@pytest.mark.parametrize("out, options, status, message", [
+    ("fresh", ("--resume",), 1, r"--resume: no checkpoint at \S*fresh\S*checkpoint\.pt"),
+    ("smoke", ("--lr", "0.5", "--resume"), 2, r"--resume with options that differ from \S*checkpoint\.pt: --lr: 0\.1 -> 0\.5"),
+    ("smoke", (), 2, r"\S*checkpoint\.pt exists; pass --resume to continue it, or choose another --out"),
+], ids=["resume-nothing", "resume-changed", "overwrite"])
+def test_resume_refuses_changed_options_and_fresh_runs_refuse_to_overwrite(out, options, status, message, smoke_run, data_dir, tmp_path, capsys):
+    directory = smoke_run[0] if out == "smoke" else tmp_path / out
+    assert train_status(data_dir, directory, "--epochs", "2", "--seed", "1", *options) == status
     assert_one_line(capsys.readouterr().err, "matnet_torch.train: " + message)
 
 
@@ -153,3 +153,32 @@ def test_divergence_stops_with_a_clear_message_and_writes_no_nonfinite_checkpoin
     assert train_status(data_dir, tmp_path, "--epochs", "2", "--lr", "1e30") == 1
     assert_one_line(capsys.readouterr().err, r"matnet_torch.train: training diverged in epoch 1 \(loss nan\); no checkpoint was written")
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_the_saved_model_is_a_plain_state_dict_for_a_fresh_classifier(smoke_run, data_dir):
+    """torch.load(weights_only=True) alone gives a state_dict that a fresh MatNetClassifier loads strictly."""
+    out, metrics = smoke_run
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["payload"]["model"]
+    assert type(state) is dict and all(isinstance(t, torch.Tensor) for t in state.values())
+    model = MatNetClassifier()  # the paper's net, as the tool's defaults
+    model.load_state_dict(state)
+    images, labels = evaluate.load_mnist("test", data_dir)
+    assert evaluate.evaluate(model, evaluate.pixels(images), labels) == (metrics["test_accuracy"], metrics["test_loss"])
+
+
+def final_state(data_dir, out, threads, *options):
+    """(model state_dict, history without timings) after a short seeded run with ``threads`` threads."""
+    metrics = run_train(data_dir, out, "--epochs", "2", "--seed", "5", "--shift", "2", "--threads", str(threads), *options)
+    history = [{k: v for k, v in record.items() if k != "seconds"} for record in metrics["history"]]
+    return load_checkpoint(out / "checkpoint.pt", "mnist")["model"], history
+
+
+@pytest.mark.parametrize("options", [(), ("--optimizer", "adam", "--head", "bilinear", "--weight-decay", "1e-3")],
+                         ids=["sgd-vec", "adam-bilinear"])
+def test_training_is_bit_for_bit_deterministic_run_to_run_and_across_thread_counts(options, data_dir, tmp_path):
+    reference_model, reference_history = final_state(data_dir, tmp_path / "first", 1, *options)
+    for name, threads in (("again", 1), ("two-threads", 2)):
+        model, history = final_state(data_dir, tmp_path / name, threads, *options)
+        assert history == reference_history, name
+        for key, tensor in reference_model.items():
+            assert torch.equal(model[key], tensor), (name, key)

@@ -11,6 +11,9 @@
                    options.py     matrix_size, option_flag, require, differing_options
                    training_state.py  save_training_state, restore_training_state: the per-epoch
                                   checkpoint of a training run and --resume
+                   devices.py     DEVICES, training_device: the --device option, checked up front
+                   training_step.py  training_step(objective, optimizer, cuda_graph): one optimiser
+                                  step, eager or replayed from a CUDA graph (--cuda-graph)
     apps/mnist/    the MNIST classifier (paper section 4.1): ``python -m matnet_torch.train`` and
                    ``python -m matnet_torch.evaluate``
     apps/superres/ super-resolution with the multimodal autoencoder (paper section 4.2):

@@ -50,7 +50,7 @@ def plain(value: Any, where: str = "payload") -> Any:
     if isinstance(value, torch.Tensor):
         if value.layout != torch.strided:
             raise TypeError(f"checkpoint {where}: only dense tensors can be saved, got layout {value.layout}")
-        return value.detach()
+        return value.detach().cpu()  # a checkpoint written on a GPU loads anywhere
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float)):  # numpy's float64 is a float subclass: store the Python number

@@ -3,7 +3,8 @@
 API:
 
     OPTIMIZERS, SCHEDULES                      the names the command lines offer
-    optimizer = make_optimizer(model, config)  config["optimizer"] in OPTIMIZERS, config["lr"]
+    optimizer = make_optimizer(model, config)  config["optimizer"] in OPTIMIZERS, config["lr"], and
+                                               config["cuda_graph"] if the app has that option
     scheduler = make_scheduler(optimizer, config)
                                                config["schedule"] in SCHEDULES, config["epochs"];
                                                stepped once per epoch
@@ -24,8 +25,8 @@ def make_optimizer(model: nn.Module, config: Dict[str, Any]) -> torch.optim.Opti
     parameters, lr = model.parameters(), config["lr"]
     if config["optimizer"] == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True)
-    if config["optimizer"] == "adam":
-        return torch.optim.Adam(parameters, lr=lr)
+    if config["optimizer"] == "adam":  # capturable: its step counter stays on the device, for CUDA graphs
+        return torch.optim.Adam(parameters, lr=lr, capturable=config.get("cuda_graph", False))
     return torch.optim.LBFGS(parameters, lr=lr, max_iter=20, history_size=20, line_search_fn="strong_wolfe")
 
 

@@ -17,8 +17,9 @@ from ...nn.models import HEADS
 from ...regularizers import constrain_unit_rows
 from ..common import options
 from ..common.cli import ArgumentParser, UsageError
+from ..common.devices import DEVICES
 from ..common.optimization import OPTIMIZERS, SCHEDULES
-from ..common.options import matrix_size
+from ..common.options import matrix_size, option_flag
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
@@ -28,8 +29,9 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 0.01, "lbfgs": 1.0}
 DEFAULT_BATCH_SIZE = {"sgd": 128, "adam": 128, "lbfgs": 60000}
 
 # Options that may differ between a run and its --resume: they change where and how fast the run
-# goes, never what it computes.
-RUNTIME_OPTIONS = ("out", "resume", "threads", "data_dir")
+# goes, not what it computes (on another device, up to rounding). Not --cuda-graph: it changes how
+# the optimizer keeps its state (Adam's capturable step counter).
+RUNTIME_OPTIONS = ("out", "resume", "threads", "data_dir", "device")
 
 
 def build_parser() -> ArgumentParser:
@@ -91,13 +93,19 @@ def build_parser() -> ArgumentParser:
                      help="torch.set_num_threads. 1 by default: the steps are small (128 images), and on a "
                           "machine whose other core is busy two threads run 30-90x slower than one, as every "
                           "parallel region waits for the descheduled thread (docs/mnist_results.md)")
+    run.add_argument("--device", choices=DEVICES, default="cpu",
+                     help="where to train; cuda needs a GPU and a CUDA build of matnet_torch (the model is "
+                          "initialised on the CPU either way, so a seed gives the same start)")
+    run.add_argument("--cuda-graph", action="store_true",
+                     help="with --device cuda and sgd or adam: capture each training step (forward, backward, "
+                          "optimizer step) in a CUDA graph and replay it, removing the per-kernel launch cost")
     run.add_argument("--data-dir", default=None,
                      help="directory with the MNIST IDX files; default: the local cache of "
                           "matnet_torch.data.load_mnist")
     run.add_argument("--out", default="runs/mnist", help="directory for checkpoint.pt, metrics.json and figures")
     run.add_argument("--resume", action="store_true",
                      help="continue the run saved in --out from its last completed epoch; give the same "
-                          "options as the interrupted run (only --threads and --data-dir may change)")
+                          f"options as the interrupted run (only {', '.join(map(option_flag, RUNTIME_OPTIONS[2:]))} may change)")
     return parser
 
 
@@ -117,6 +125,11 @@ def validate(config: Dict[str, Any]) -> None:
     require(0 <= config["shift"] < min(IMAGE_SIZE), "shift", f"in 0..{min(IMAGE_SIZE) - 1} (images are {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]})")
     require(config["validation_size"] >= 0, "validation_size", ">= 0")
     require(0 <= config["seed"] < 2**63, "seed", "in 0..2**63-1")
+    if config["cuda_graph"] and (config["device"] != "cuda" or config["optimizer"] == "lbfgs"):
+        raise UsageError(
+            f"--cuda-graph needs --device cuda and --optimizer sgd or adam, got --device {config['device']} "
+            f"--optimizer {config['optimizer']}"
+        )
     if config["sparsity_weight"] > 0 and config["activation"] != "sigmoid":
         raise UsageError(
             f"the sparsity penalty (--sparsity-weight) needs activations in (0, 1) (sigmoid), "

@@ -32,9 +32,9 @@ def plot_hidden_outputs(model: nn.Module, images: torch.Tensor, path: str) -> No
     digits = images[:100]
     was_training = model.training
     model.eval()
-    hidden: List[torch.Tensor] = model.hidden(digits)
+    hidden: List[torch.Tensor] = [output.cpu() for output in model.hidden(digits)]
     model.train(was_training)
-    panels = [("(a) first test digits", digits)] + [
+    panels = [("(a) first test digits", digits.cpu())] + [
         (f"({chr(ord('b') + index)}) hidden layer {index + 1} {tuple(output.shape[-2:])}", output)
         for index, output in enumerate(hidden)
     ]

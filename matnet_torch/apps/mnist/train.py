@@ -17,6 +17,7 @@ import torch
 from ...data import MNISTDataError, load_mnist
 from ...nn.models import parameter_count
 from ..common.cli import output_directory, run_tool
+from ..common.devices import training_device
 from .config import build_model, check_validation_size, parse_config
 from .evaluate import evaluate, pixels
 from .figures import plot_hidden_outputs, plot_weights
@@ -27,20 +28,21 @@ PROG = "matnet_torch.train"
 
 def _main(argv: List[str]) -> int:
     config = parse_config(argv)
+    device = training_device(config["device"])
     torch.set_num_threads(config["threads"])
     output_directory(config["out"])
 
     images, labels = load_mnist("train", config["data_dir"])
     check_validation_size(config, len(images))
-    images = pixels(images)
+    images, labels = pixels(images).to(device), labels.to(device)
     held_out = config["validation_size"]
     train = images[: len(images) - held_out], labels[: len(labels) - held_out]
     validation = (images[len(images) - held_out :], labels[len(labels) - held_out :]) if held_out else None
     test_images, test_labels = load_mnist("test", config["data_dir"])
-    test_images = pixels(test_images)
+    test_images, test_labels = pixels(test_images).to(device), test_labels.to(device)
 
     torch.manual_seed(config["seed"])
-    model = build_model(config)
+    model = build_model(config).to(device)  # initialised on the CPU: the same start on every device
     params = parameter_count(model)
     print(f"model: {params} parameters; training on {len(train[0])} images, validating on {held_out}")
     result = fit(model, train, validation, config)

@@ -20,6 +20,7 @@ from ..common.cli import ToolError, UsageError
 from ..common.optimization import make_optimizer, make_scheduler
 from ..common.progress import progress_bar
 from ..common.training_state import TrainingState, restore_training_state, save_training_state
+from ..common.training_step import Step, training_step
 from .config import RUNTIME_OPTIONS
 from .evaluate import CHECKPOINT_KIND, evaluate
 
@@ -27,16 +28,18 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image (N, H, W) translated by its own random (dy, dx) in [-max_shift, max_shift]², zero filled.
+    """Each image (N, H, W) translated by its own random (dy, dx) in [-max_shift, max_shift]², zero filled;
+    the shifts are drawn from ``generator`` (CPU) and applied on the images' device.
 
     One gather over the zero-padded batch: output pixel (r, c) of image i reads padded pixel
     (r + max_shift - dy_i, c + max_shift - dx_i).
     """
     n, height, width = images.shape
+    device = images.device
     padded = F.pad(images, (max_shift,) * 4).reshape(n, -1)
-    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n, 1, 1), generator=generator)
-    rows = torch.arange(height).view(1, height, 1) + max_shift - dy
-    columns = torch.arange(width).view(1, 1, width) + max_shift - dx
+    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n, 1, 1), generator=generator).to(device)
+    rows = torch.arange(height, device=device).view(1, height, 1) + max_shift - dy
+    columns = torch.arange(width, device=device).view(1, 1, width) + max_shift - dx
     index = rows * (width + 2 * max_shift) + columns
     return padded.gather(1, index.reshape(n, -1)).view(n, height, width)
 
@@ -55,42 +58,37 @@ def objective(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, conf
 
 
 def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    step: Step,
     images: torch.Tensor,
     labels: torch.Tensor,
     config: Dict[str, Any],
     generator: torch.Generator,
     description: str,
 ) -> Tuple[float, float]:
-    """One pass over (images, labels) in random batches; returns (mean objective, accuracy) on the
-    batches as they were trained on (augmented, before each step)."""
-    model.train()
-    order = torch.randperm(len(images), generator=generator)
-    total_loss, correct, seen = 0.0, 0, 0
+    """One pass over (images, labels) in random batches, one ``step`` per batch; returns (mean objective,
+    accuracy) on the batches as they were trained on (augmented, before each step).
+
+    The shuffling and the shifts draw from ``generator`` on the CPU, whatever the device, so a seed
+    gives the same batches everywhere. The sums stay on the device (float64: the same arithmetic as
+    Python floats), read once per epoch, so that steps need not wait for each other.
+    """
+    order = torch.randperm(len(images), generator=generator).to(images.device)
+    total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
+    correct = torch.zeros((), dtype=torch.int64, device=images.device)
+    seen = 0
     with progress_bar(len(images), description) as bar:
         for batch in order.split(config["batch_size"]):
             x, y = images[batch], labels[batch]
             if config["shift"] > 0:
                 x = random_shift(x, config["shift"], generator)
-            evaluations = []
-
-            def closure():
-                optimizer.zero_grad(set_to_none=True)
-                loss, logits = objective(model, x, y, config)
-                loss.backward()
-                evaluations.append((loss.detach(), logits.detach()))
-                return loss
-
-            # SGD and Adam call the closure once; LBFGS several times: report its first evaluation.
-            optimizer.step(closure)
-            loss, logits = evaluations[0]
-            total_loss += loss.item() * len(batch)
-            correct += (logits.argmax(dim=1) == y).sum().item()
+            loss, logits = step(x, y)
+            total_loss += loss.double() * len(batch)
+            correct += (logits.argmax(dim=1) == y).sum()
             seen += len(batch)
             bar.update(len(batch))
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
-    return total_loss / seen, correct / seen
+            if not bar.disable:  # a live loss synchronises with the device: only on a terminal
+                bar.set_postfix(loss=f"{total_loss.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}", refresh=False)
+    return total_loss.item() / seen, correct.item() / seen
 
 
 def fit(
@@ -117,12 +115,12 @@ def fit(
     elif os.path.exists(path):
         raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
 
+    step = training_step(lambda x, y: objective(model, x, y, config), optimizer, config["cuda_graph"])
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_accuracy = train_epoch(
-            model, optimizer, *train, config, generator, f"epoch {epoch}/{config['epochs']}"
-        )
+        lr = float(optimizer.param_groups[0]["lr"])
+        model.train()
+        train_loss, train_accuracy = train_epoch(step, *train, config, generator, f"epoch {epoch}/{config['epochs']}")
         if not math.isfinite(train_loss):
             kept = f"{path} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
             raise ToolError(f"training diverged in epoch {epoch} (loss {train_loss}); {kept}. Try a smaller --lr.")

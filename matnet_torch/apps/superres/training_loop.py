@@ -4,7 +4,7 @@ with the loss, a checkpoint after every epoch (``common.training_state``, kind "
 import math
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import torch
 
@@ -14,38 +14,33 @@ from ..common.cli import ToolError, UsageError
 from ..common.optimization import make_optimizer, make_scheduler
 from ..common.progress import progress_bar
 from ..common.training_state import TrainingState, restore_training_state, save_training_state
+from ..common.training_step import Step, training_step
 from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, RUNTIME_OPTIONS
 
 TERMS = ("total", "reconstruction", "weight_decay", "sparsity")
 
 
-def train_epoch(state: TrainingState, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any], description: str) -> Dict[str, float]:
-    """One pass over the patches in random batches; the mean of each term of the objective over the
-    batches as they were trained on (before each step)."""
-    model: MultimodalMatNetAutoencoder = state.model
-    model.train()
-    order = torch.randperm(len(inputs), generator=state.generator)
-    sums, seen = dict.fromkeys(TERMS, 0.0), 0
+def objective(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(the paper's objective, its terms as one tensor in the order of TERMS) on one batch (N, 5, p, q)."""
+    loss = model.loss(modality_list(inputs), modality_list(targets), config["weight_decay"],
+                      config["sparsity_target"], config["sparsity_weight"])
+    return loss.total, torch.stack(list(loss))
+
+
+def train_epoch(step: Step, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any],
+                generator: torch.Generator, description: str) -> Dict[str, float]:
+    """One pass over the patches in random batches, one ``step`` per batch; the mean of each term of
+    the objective over the batches as they were trained on (before each step)."""
+    order = torch.randperm(len(inputs), generator=generator)
+    sums, seen = torch.zeros(len(TERMS), dtype=torch.float64), 0
     with progress_bar(len(inputs), description, unit="patch") as bar:
         for batch in order.split(config["batch_size"]):
-            xs, ts = modality_list(inputs[batch]), modality_list(targets[batch])
-            evaluations = []
-
-            def closure():
-                state.optimizer.zero_grad(set_to_none=True)
-                loss = model.loss(xs, ts, config["weight_decay"], config["sparsity_target"], config["sparsity_weight"])
-                loss.total.backward()
-                evaluations.append(loss)
-                return loss.total
-
-            # SGD and Adam call the closure once; LBFGS several times: report its first evaluation.
-            state.optimizer.step(closure)
-            for term, value in zip(TERMS, evaluations[0]):
-                sums[term] += value.item() * len(batch)
+            _, terms = step(inputs[batch], targets[batch])
+            sums += terms.double() * len(batch)
             seen += len(batch)
             bar.update(len(batch))
-            bar.set_postfix(loss=f"{sums['total'] / seen:.4f}", refresh=False)
-    return {term: total / seen for term, total in sums.items()}
+            bar.set_postfix(loss=f"{sums[0].item() / seen:.4f}", refresh=False)
+    return dict(zip(TERMS, (sums / seen).tolist()))
 
 
 def fit(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Dict[str, Any]:
@@ -63,10 +58,12 @@ def fit(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch
     elif os.path.exists(path):
         raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
 
+    step = training_step(lambda x, y: objective(model, x, y, config), optimizer)
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        terms = train_epoch(state, inputs, targets, config, f"epoch {epoch}/{config['epochs']}")
+        lr = float(optimizer.param_groups[0]["lr"])
+        model.train()
+        terms = train_epoch(step, inputs, targets, config, state.generator, f"epoch {epoch}/{config['epochs']}")
         if not math.isfinite(terms["total"]):
             kept = f"{path} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
             raise ToolError(f"training diverged in epoch {epoch} (loss {terms['total']}); {kept}. Try a smaller --lr.")
