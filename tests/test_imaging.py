@@ -20,9 +20,11 @@ from matnet_torch.imaging import (
 )
 from matnet_torch.imaging.superresolution import (
     MODALITIES,
+    Encoding,
     feature_images,
     low_resolution_pair,
     super_resolve,
+    training_pairs,
     training_patches,
 )
 
@@ -162,18 +164,50 @@ def test_merge_rejects_a_wrong_patch_count():
 
 
 # ---------------------------------------------------------------- the pipeline
-class _ReturnsTheImageModality(torch.nn.Module):
-    """A stand-in autoencoder whose reconstruction X̂¹ is its input X¹."""
+class _Reconstructs(torch.nn.Module):
+    """A stand-in autoencoder whose X̂¹ is ``function`` of its (centred) input X¹."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
 
     def forward(self, xs):
-        return [x.clone() for x in xs], None
+        return [self.function(xs[0])] + [x + 0.5 for x in xs[1:]], None
 
 
 @pytest.mark.parametrize("stride", [1, 2, 4])
-def test_super_resolve_with_an_identity_network_is_bicubic(stride):
+@pytest.mark.parametrize(
+    "encoding, function",
+    [
+        (Encoding(target="image"), lambda x: x + 0.5),  # undoes the centring: X̂¹ is the bicubic patch
+        (Encoding(target="detail", detail_gain=4.0), lambda x: torch.full_like(x, 0.5)),  # no detail
+    ],
+    ids=["image", "detail"],
+)
+def test_super_resolve_with_an_identity_network_is_bicubic(stride, encoding, function):
     low = torch.rand(11, 8, dtype=torch.float64)
-    estimate = super_resolve(_ReturnsTheImageModality(), low, scale=2, size=5, stride=stride, batch_size=7)
+    estimate = super_resolve(_Reconstructs(function), low, 2, 5, encoding, stride, batch_size=7)
     torch.testing.assert_close(estimate, upscale(low, 2))
+
+
+def test_super_resolve_adds_the_decoded_detail():
+    low = torch.full((6, 6), 0.5, dtype=torch.float64)  # bicubic of a constant is that constant
+    network = _Reconstructs(lambda x: torch.full_like(x, 0.5 + 4.0 * 0.1))  # detail +0.1 everywhere
+    estimate = super_resolve(network, low, 2, 5, Encoding("bicubic", "detail", 4.0), 3)
+    torch.testing.assert_close(estimate, torch.full((12, 12), 0.6, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("image_input", ["truth", "bicubic"])
+@pytest.mark.parametrize("target", ["image", "detail"])
+def test_training_pairs(image_input, target):
+    modalities = torch.rand(6, MODALITIES, 5, 5, dtype=torch.float64)
+    bicubic = torch.rand(6, 5, 5, dtype=torch.float64)
+    inputs, targets = training_pairs(modalities, bicubic, Encoding(image_input, target, 2.0))
+    torch.testing.assert_close(inputs[:, 1:], modalities[:, 1:] - 0.5)
+    torch.testing.assert_close(targets[:, 1:], modalities[:, 1:])
+    torch.testing.assert_close(inputs[:, 0], (modalities[:, 0] if image_input == "truth" else bicubic) - 0.5)
+    expected = modalities[:, 0] if target == "image" else 0.5 + 2.0 * (modalities[:, 0] - bicubic)
+    torch.testing.assert_close(targets[:, 0], expected)
 
 
 def test_training_patches_hold_the_truth_and_the_features_of_the_bicubic_image():

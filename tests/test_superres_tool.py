@@ -108,7 +108,7 @@ def test_resume_continues_bit_for_bit(folders, tmp_path, monkeypatch):
 def test_resume_refuses_other_options(model_dir, folders, capsys):
     arguments = ["train", "--images", folders / "train", "--out", model_dir, "--epochs", "2", *TINY]
     assert superres(*arguments, "--lr", "0.1", "--resume") == 2
-    assert_one_line(capsys.readouterr().err, r"--resume with options that differ from .*--lr: 0\.003 -> 0\.1$")
+    assert_one_line(capsys.readouterr().err, r"--resume with options that differ from .*--lr: 0\.01 -> 0\.1$")
     assert superres(*arguments) == 2
     assert_one_line(capsys.readouterr().err, r".*checkpoint\.pt exists; pass --resume")
 
@@ -117,7 +117,7 @@ def test_resume_refuses_other_options(model_dir, folders, capsys):
     "command, options",
     [
         ("train", ["--scale", "--patch-size", "--hidden", "--activation", "--weight-decay", "--sparsity-target",
-                   "--sparsity-weight", "--patches", "--image-modality", "--optimizer", "--lr", "--schedule",
+                   "--sparsity-weight", "--patches", "--intensity-scale", "--image-input", "--target", "--detail-gain", "--optimizer", "--lr", "--schedule",
                    "--batch-size", "--epochs", "--images", "--seed", "--threads", "--out", "--resume"]),
         ("eval", ["--model", "--images", "--stride", "--border", "--scale", "--threads", "--out"]),
         ("upscale", ["IN", "OUT", "--model", "--stride", "--scale", "--threads"]),

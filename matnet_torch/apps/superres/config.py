@@ -8,7 +8,7 @@ import argparse
 import math
 from typing import Any, Dict
 
-from ...imaging.superresolution import MODALITIES
+from ...imaging.superresolution import IMAGE_INPUTS, MODALITIES, TARGETS, Encoding
 from ...nn import MultimodalMatNetAutoencoder
 from ..common.optimization import OPTIMIZERS, SCHEDULES
 from ..common.options import matrix_size, require
@@ -16,11 +16,10 @@ from ..common.options import matrix_size, require
 CHECKPOINT_KIND = "superres"
 CHECKPOINT_NAME = "checkpoint.pt"
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
-IMAGE_MODALITY_INPUTS = ("truth", "bicubic")
 
 # Per-optimizer defaults for --lr (experiments: docs/superres_results.md); LBFGS's line search picks
 # the step, so its lr is 1.
-DEFAULT_LR = {"sgd": 0.5, "adam": 0.003, "lbfgs": 1.0}
+DEFAULT_LR = {"sgd": 0.5, "adam": 0.01, "lbfgs": 1.0}
 
 # Options that may differ between a run and its --resume: where and how fast it runs, not what.
 RUNTIME_OPTIONS = ("out", "resume", "threads", "images")
@@ -40,12 +39,26 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                           help="ρ, the target mean activation of H")
     protocol.add_argument("--sparsity-weight", type=float, default=1.0, metavar="BETA",
                           help="β of the sparsity penalty β KL(ρ ‖ ρ̄_H) (needs --activation sigmoid; 0 turns it off)")
-    protocol.add_argument("--patches", type=int, default=10000,
-                          help="training patches, drawn at uniformly random positions of all training images")
-    protocol.add_argument("--image-modality", choices=IMAGE_MODALITY_INPUTS, default="truth",
-                          help="what X¹ (the image modality) holds during training: truth = the high-resolution "
-                               "patch (the paper's autoencoder), bicubic = the bicubic-upscaled patch, as at "
-                               "inference (a denoising autoencoder); the target of X̂¹ is the truth either way")
+    protocol.add_argument("--patches", type=int, default=40000,
+                          help="training patches, an equal share from each training image at uniformly random "
+                               "positions (the paper drew 10000)")
+    protocol.add_argument("--intensity-scale", type=float, default=255.0,
+                          help="the unit of the reconstruction error in the objective: 1/SCALE of the intensity "
+                               "range, so 255 = 8-bit gray levels; equivalently λ and β act as λ/SCALE² and "
+                               "β/SCALE² on errors of intensities in [0, 1], under which (SCALE 1) the paper's λ "
+                               "and β leave only the trivial solution, bicubic (docs/superres_results.md)")
+
+    image = parser.add_argument_group("the image modality X¹ (matnet_torch.imaging.superresolution.Encoding)")
+    image.add_argument("--image-input", choices=IMAGE_INPUTS, default="bicubic",
+                       help="what X¹ holds at the encoder during training: truth = the high-resolution patch "
+                            "(the paper's plain autoencoder), bicubic = the bicubic-upscaled patch, as at "
+                            "inference")
+    image.add_argument("--target", choices=TARGETS, default="detail",
+                       help="what the decoder's X̂¹ reconstructs: image = the high-resolution patch (the paper), "
+                            "detail = ½ + gain · (truth − bicubic), added to bicubic at inference")
+    image.add_argument("--detail-gain", type=float, default=4.0,
+                       help="gain of the detail in the target (with --target detail): spreads the few-percent "
+                            "detail over the sigmoid decoder's range (0, 1)")
 
     optimisation = parser.add_argument_group("optimisation")
     optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
@@ -75,6 +88,8 @@ def validate(config: Dict[str, Any]) -> None:
         require(config, name, config[name] >= 1, "a positive integer")
     require(config, "scale", config["scale"] >= 2, "an integer >= 2")
     require(config, "patch_size", config["patch_size"] >= 3, "an integer >= 3")
+    for name in ("intensity_scale", "detail_gain"):
+        require(config, name, math.isfinite(config[name]) and config[name] > 0, "a finite number > 0")
     require(config, "lr", math.isfinite(config["lr"]) and config["lr"] > 0, "a finite number > 0")
     for name in ("weight_decay", "sparsity_weight"):
         require(config, name, math.isfinite(config[name]) and config[name] >= 0, "a finite number >= 0")
@@ -98,3 +113,23 @@ def build_model(config: Dict[str, Any]) -> MultimodalMatNetAutoencoder:
     """The autoencoder of ``config``: five patch-size square modalities into one hidden matrix."""
     size = config["patch_size"]
     return MultimodalMatNetAutoencoder([(size, size)] * MODALITIES, tuple(config["hidden"]), config["activation"])
+
+
+def encoding(config: Dict[str, Any]) -> Encoding:
+    """How the image modality X¹ is trained and decoded under ``config``."""
+    return Encoding(config["image_input"], config["target"], config["detail_gain"])
+
+
+def objective_weights(config: Dict[str, Any]) -> Dict[str, float]:
+    """The keyword arguments of ``MultimodalMatNetAutoencoder.loss`` for intensities in [0, 1]:
+
+    (1/2N) Σ ‖S (X̂ − X)‖² + λ‖W‖² + β KL  =  S² [(1/2N) Σ ‖X̂ − X‖² + (λ/S²)‖W‖² + (β/S²) KL]
+
+    with S = --intensity-scale: the same minimiser, reported in the units of [0, 1] intensities.
+    """
+    units = config["intensity_scale"] ** 2
+    return {
+        "weight_decay": config["weight_decay"] / units,
+        "sparsity_target": config["sparsity_target"],
+        "sparsity_weight": config["sparsity_weight"] / units,
+    }

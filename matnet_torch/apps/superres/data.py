@@ -7,7 +7,8 @@ import torch
 from ...data.images import ImageDataError, image_files, load_image
 from ...data.skimage_photos import skimage_photographs
 from ...imaging import rgb_to_ycbcr
-from ...imaging.superresolution import training_patches
+from ...imaging.superresolution import training_pairs, training_patches
+from .config import encoding
 
 
 def image_paths(folder: Optional[str], split: str) -> List[str]:
@@ -28,12 +29,12 @@ def check_size(path: str, image: torch.Tensor, minimum: int, purpose: str) -> No
 
 
 def training_set(paths: List[str], config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets), each (patches, 5, size, size), from the high-resolution images at ``paths``.
+    """(encoder inputs, decoder targets), each (patches, 5, size, size), from the high-resolution
+    images at ``paths`` (``imaging.superresolution.training_pairs`` under the config's encoding).
 
-    The positions are uniform over all images together: each image gets a share of ``patches``
-    proportional to its number of pixels (at least one patch). The targets are the five modalities
-    (truth, the bicubic image's derivatives); the inputs equal them, except that with
-    ``image_modality == "bicubic"`` X¹ is the bicubic-upscaled patch instead of the truth.
+    Every image gets an equal share of ``patches`` (the first ``patches mod images`` one more), at
+    uniformly random positions within it: large images with wide flat areas (the retina's and the
+    Hubble field's black) would otherwise supply most of the patches.
     """
     scale, size = config["scale"], config["patch_size"]
     images = []
@@ -41,15 +42,12 @@ def training_set(paths: List[str], config: Dict[str, Any]) -> Tuple[torch.Tensor
         image = luminance(load_image(path))
         check_size(path, image, scale * -(-size // scale), f"training with --patch-size {size} at --scale {scale}")
         images.append(image)
-    pixels = torch.tensor([float(image.numel()) for image in images])
-    counts = (pixels / pixels.sum() * config["patches"]).round().long().clamp(min=1)
+    share, extra = divmod(config["patches"], len(images))
+    counts = [share + (index < extra) for index in range(len(images))]
     generator = torch.Generator().manual_seed(config["seed"])
-    modalities, bicubic = zip(*(training_patches(image, scale, size, int(count), generator) for image, count in zip(images, counts)))
-    targets = torch.cat(modalities)
-    inputs = targets.clone()
-    if config["image_modality"] == "bicubic":
-        inputs[:, 0] = torch.cat(bicubic)
-    return inputs, targets
+    patches = [training_patches(image, scale, size, count, generator) for image, count in zip(images, counts) if count]
+    modalities, bicubic = (torch.cat(parts) for parts in zip(*patches))
+    return training_pairs(modalities, bicubic, encoding(config))
 
 
 def image_names(paths: List[str]) -> List[str]:

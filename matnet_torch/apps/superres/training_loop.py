@@ -15,15 +15,14 @@ from ..common.optimization import make_optimizer, make_scheduler
 from ..common.progress import progress_bar
 from ..common.training_state import TrainingState, restore_training_state, save_training_state
 from ..common.training_step import Step, training_step
-from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, RUNTIME_OPTIONS
+from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, RUNTIME_OPTIONS, objective_weights
 
 TERMS = ("total", "reconstruction", "weight_decay", "sparsity")
 
 
 def objective(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
     """(the paper's objective, its terms as one tensor in the order of TERMS) on one batch (N, 5, p, q)."""
-    loss = model.loss(modality_list(inputs), modality_list(targets), config["weight_decay"],
-                      config["sparsity_target"], config["sparsity_weight"])
+    loss = model.loss(modality_list(inputs), modality_list(targets), **objective_weights(config))
     return loss.total, torch.stack(list(loss))
 
 

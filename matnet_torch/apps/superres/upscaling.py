@@ -11,7 +11,7 @@ from ...imaging.superresolution import super_resolve
 from ...nn import MultimodalMatNetAutoencoder
 from ..common.checkpoint import CheckpointError, load_checkpoint
 from ..common.cli import UsageError
-from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, build_model
+from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, build_model, encoding
 
 
 def load_model(directory: str, scale: Optional[int] = None) -> Tuple[MultimodalMatNetAutoencoder, Dict[str, Any]]:
@@ -65,7 +65,7 @@ def upscale_image(model: MultimodalMatNetAutoencoder, config: Dict[str, Any], lo
         )
     ycbcr = low if low.size(0) == 1 else rgb_to_ycbcr(low)
     bicubic = upscale(ycbcr, scale)
-    estimate = super_resolve(model, ycbcr[0], scale, size, stride)
+    estimate = super_resolve(model, ycbcr[0], scale, size, encoding(config), stride)
     if low.size(0) == 1:
         return Upscaled(estimate.unsqueeze(0), bicubic, estimate, bicubic[0])
     to_rgb = lambda image: ycbcr_to_rgb(image).clamp(0.0, 1.0)  # noqa: E731
