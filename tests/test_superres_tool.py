@@ -9,6 +9,7 @@ from PIL import Image
 
 from matnet_torch.apps.common.checkpoint import load_checkpoint, save_checkpoint
 from matnet_torch.apps.superres import cli, training_loop
+from matnet_torch.apps.superres.config import objective_weights
 from matnet_torch.data.images import load_image, save_image
 
 # A small network and few patches, so that a training run takes about a second.
@@ -204,3 +205,16 @@ def test_train_bad_input_is_one_line(folders, tmp_path, capsys, case, arguments,
 def test_eval_rejects_a_border_that_leaves_nothing(model_dir, folders, tmp_path, capsys):
     assert superres("eval", "--model", model_dir, "--images", folders / "test", "--out", tmp_path, "--border", "14") == 2
     assert_one_line(capsys.readouterr().err, r"--border 14 leaves no pixels of .*test1\.png \(28×28\)$")
+
+
+def test_eval_rejects_a_test_image_smaller_than_a_patch(model_dir, tmp_path, capsys):
+    (tmp_path / "images").mkdir()
+    save_image(str(tmp_path / "images" / "small.png"), smooth_image(3, 6, 20, seed=1))
+    assert superres("eval", "--model", model_dir, "--images", tmp_path / "images", "--out", tmp_path) == 1
+    assert_one_line(capsys.readouterr().err, r".*small\.png: image of 6×20 pixels is too small: evaluating ×2 with 7×7 patches needs at least 8×8$")
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_intensity_scale_divides_lambda_and_beta_by_its_square(scale):
+    weights = objective_weights({"intensity_scale": scale, "weight_decay": 0.001, "sparsity_target": 0.05, "sparsity_weight": 1.0})
+    assert weights == {"weight_decay": 0.001 / scale**2, "sparsity_target": 0.05, "sparsity_weight": 1.0 / scale**2}

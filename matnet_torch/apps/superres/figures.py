@@ -7,18 +7,30 @@ from ...nn import MultimodalMatNetAutoencoder
 from ..common.figures import grid, save_figure, show_image
 
 
+def _zoom_box(height: int, width: int, scale: int):
+    """(top, left, side) of the central square a quarter of the smaller side wide, on the high-resolution
+    grid, with top, left and side multiples of the scale so that the low-resolution crop matches it."""
+    side = max(scale, (min(height, width) // 4) // scale * scale)
+    return (height - side) // 2 // scale * scale, (width - side) // 2 // scale * scale, side
+
+
 def plot_comparison(path: str, name: str, low: torch.Tensor, truth: torch.Tensor, matnet: torch.Tensor,
                     bicubic: torch.Tensor, matnet_psnr: float, bicubic_psnr: float, scale: int) -> None:
-    """Low-resolution input, truth, MatNet and bicubic side by side, images (C, H, W) in [0, 1]."""
-    figure, axes = grid(1, 4, (4.0, 4.0 * truth.shape[-2] / truth.shape[-1] + 0.4))
+    """Low-resolution input, truth, MatNet and bicubic side by side, images (C, H, W) in [0, 1]; below
+    them, the same four enlarged at the image's centre."""
+    height, width = truth.shape[-2:]
+    figure, axes = grid(2, 4, (4.0, 4.0 * height / width + 0.4))
     panels = [
-        (low, f"input {low.shape[-2]}×{low.shape[-1]}"),
-        (truth, f"truth {truth.shape[-2]}×{truth.shape[-1]}"),
-        (matnet, f"MatNet ×{scale}: {matnet_psnr:.2f} dB"),
-        (bicubic, f"bicubic ×{scale}: {bicubic_psnr:.2f} dB"),
+        (low, scale, f"input {low.shape[-2]}×{low.shape[-1]}"),
+        (truth, 1, f"truth {height}×{width}"),
+        (matnet, 1, f"MatNet ×{scale}: {matnet_psnr:.2f} dB"),
+        (bicubic, 1, f"bicubic ×{scale}: {bicubic_psnr:.2f} dB"),
     ]
-    for axis, (image, title) in zip(axes[0], panels):
-        show_image(axis, image, title)
+    top, left, side = _zoom_box(height, width, scale)
+    for column, (image, factor, title) in enumerate(panels):
+        show_image(axes[0][column], image, title)
+        crop = image[..., top // factor : (top + side) // factor, left // factor : (left + side) // factor]
+        show_image(axes[1][column], crop, f"centre {side // factor}×{side // factor}, enlarged")
     save_figure(figure, path, f"{name}: luminance PSNR, MatNet {matnet_psnr - bicubic_psnr:+.2f} dB over bicubic")
 
 

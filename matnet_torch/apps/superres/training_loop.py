@@ -72,8 +72,8 @@ def fit(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch
         train_seconds += record["seconds"]
         history.append(record)
         print(
-            f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  loss {terms['total']:.4f} (reconstruction "
-            f"{terms['reconstruction']:.4f}, weight decay {terms['weight_decay']:.4f}, sparsity {terms['sparsity']:.4f})  "
+            f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  loss {terms['total']:.4g} (reconstruction "
+            f"{terms['reconstruction']:.4g}, weight decay {terms['weight_decay']:.3g}, sparsity {terms['sparsity']:.3g})  "
             f"{record['seconds']:.1f} s",
             flush=True,
         )
