@@ -2,6 +2,8 @@
 
 API:
 
+    state, history, train_seconds = start_training(path, kind, model, config, runtime_options)
+                                   # a fresh run, or with config["resume"] the one saved at path
     save_training_state(path, kind, state, epoch, config, history, train_seconds)
     history, train_seconds = restore_training_state(path, kind, state, config, runtime_options)
     TrainingState(model, optimizer, scheduler, generator)
@@ -23,6 +25,7 @@ from torch import nn
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .cli import ToolError, UsageError
+from .optimization import make_optimizer, make_scheduler
 from .options import differing_options
 
 
@@ -78,3 +81,19 @@ def restore_training_state(
     torch.set_rng_state(checkpoint["rng"]["torch"])
     print(f"resuming {path} after epoch {checkpoint['epoch']} of {config['epochs']}")
     return checkpoint["history"], checkpoint["train_seconds"]
+
+
+def start_training(
+    path: str, kind: str, model: nn.Module, config: Dict[str, Any], runtime_options: Iterable[str]
+) -> Tuple[TrainingState, List[Dict[str, Any]], float]:
+    """(state, history, train_seconds) at the start of a run: the model with the configured optimiser,
+    schedule and a generator seeded by config["seed"]; restored from ``path`` when config["resume"]
+    (``restore_training_state``), else empty history. UsageError when a fresh run would overwrite
+    the checkpoint at ``path``."""
+    optimizer = make_optimizer(model, config)
+    state = TrainingState(model, optimizer, make_scheduler(optimizer, config), torch.Generator().manual_seed(config["seed"]))
+    if config["resume"]:
+        return (state, *restore_training_state(path, kind, state, config, runtime_options))
+    if os.path.exists(path):
+        raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
+    return state, [], 0.0

@@ -9,17 +9,16 @@ so ``--resume`` continues bit for bit.
 import math
 import os
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ...regularizers import sparsity_penalty, weight_decay_penalty
-from ..common.cli import ToolError, UsageError
-from ..common.optimization import make_optimizer, make_scheduler
+from ..common.cli import ToolError
 from ..common.progress import progress_bar
-from ..common.training_state import TrainingState, restore_training_state, save_training_state
+from ..common.training_state import save_training_state, start_training
 from ..common.training_step import Step, training_step
 from .config import RUNTIME_OPTIONS
 from .evaluate import CHECKPOINT_KIND, evaluate
@@ -104,17 +103,8 @@ def fit(
     included (training steps plus the per-epoch validation)}.
     """
     path = os.path.join(config["out"], CHECKPOINT_NAME)
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config)
-    generator = torch.Generator().manual_seed(config["seed"])
-    state = TrainingState(model, optimizer, scheduler, generator)
-    history: List[Dict[str, Any]] = []
-    train_seconds = 0.0
-    if config["resume"]:
-        history, train_seconds = restore_training_state(path, CHECKPOINT_KIND, state, config, RUNTIME_OPTIONS)
-    elif os.path.exists(path):
-        raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
-
+    state, history, train_seconds = start_training(path, CHECKPOINT_KIND, model, config, RUNTIME_OPTIONS)
+    optimizer, scheduler, generator = state.optimizer, state.scheduler, state.generator
     step = training_step(lambda x, y: objective(model, x, y, config), optimizer, config["cuda_graph"])
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()

@@ -9,14 +9,13 @@ import json
 import os
 from typing import Any, Dict, List
 
-import torch
 
 from ...data.images import load_image
 from ...imaging import crop_to_multiple, downscale, psnr
 from ..common.cli import UsageError, output_directory
 from .data import check_size, image_names, image_paths, luminance
 from .figures import plot_comparison
-from .upscaling import load_model, minimum_side, upscale_image
+from .upscaling import minimum_side, prepare_inference, upscale_image
 
 DESCRIPTION = (
     "Evaluate a trained model: for every test image print the luminance PSNR of MatNet and of bicubic "
@@ -47,11 +46,7 @@ def _table(rows: List[Dict[str, Any]], averages: Dict[str, float]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("stride", "threads"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
-    torch.set_num_threads(args.threads)
-    model, checkpoint = load_model(args.model, args.scale)
+    model, checkpoint = prepare_inference(args)
     config = checkpoint["config"]
     scale = config["scale"]
     border = scale if args.border is None else args.border

@@ -4,16 +4,15 @@ with the loss, a checkpoint after every epoch (``common.training_state``, kind "
 import math
 import os
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
 
 from ...imaging.superresolution import modality_list
 from ...nn import MultimodalMatNetAutoencoder
-from ..common.cli import ToolError, UsageError
-from ..common.optimization import make_optimizer, make_scheduler
+from ..common.cli import ToolError
 from ..common.progress import progress_bar
-from ..common.training_state import TrainingState, restore_training_state, save_training_state
+from ..common.training_state import save_training_state, start_training
 from ..common.training_step import Step, training_step
 from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, RUNTIME_OPTIONS, objective_weights
 
@@ -48,15 +47,8 @@ def fit(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch
     Returns {"history": one dict per epoch, "train_seconds": wall time of all epochs, resumed runs included}.
     """
     path = os.path.join(config["out"], CHECKPOINT_NAME)
-    optimizer = make_optimizer(model, config)
-    state = TrainingState(model, optimizer, make_scheduler(optimizer, config), torch.Generator().manual_seed(config["seed"]))
-    history: List[Dict[str, Any]] = []
-    train_seconds = 0.0
-    if config["resume"]:
-        history, train_seconds = restore_training_state(path, CHECKPOINT_KIND, state, config, RUNTIME_OPTIONS)
-    elif os.path.exists(path):
-        raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
-
+    state, history, train_seconds = start_training(path, CHECKPOINT_KIND, model, config, RUNTIME_OPTIONS)
+    optimizer = state.optimizer
     step = training_step(lambda x, y: objective(model, x, y, config), optimizer)
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()

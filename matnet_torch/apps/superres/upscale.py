@@ -1,11 +1,9 @@
 """``upscale IN OUT --model DIR``: a ×s image of any size, colour or grey, written to OUT."""
 import argparse
 
-import torch
 
 from ...data.images import load_image, save_image
-from ..common.cli import UsageError
-from .upscaling import load_model, upscale_image
+from .upscaling import prepare_inference, upscale_image
 
 DESCRIPTION = (
     "Upscale the image IN by the model's scale and write it to OUT (format from its extension): "
@@ -23,11 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("stride", "threads"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
-    torch.set_num_threads(args.threads)
-    model, checkpoint = load_model(args.model, args.scale)
+    model, checkpoint = prepare_inference(args)
     image = load_image(args.input)
     upscaled = upscale_image(model, checkpoint["config"], image, args.stride, args.input)
     save_image(args.output, upscaled.matnet)

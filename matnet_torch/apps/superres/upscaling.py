@@ -14,6 +14,16 @@ from ..common.cli import UsageError
 from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, build_model, encoding
 
 
+def prepare_inference(args) -> Tuple[MultimodalMatNetAutoencoder, Dict[str, Any]]:
+    """What eval and upscale do first: check --stride and --threads, set the threads, load --model
+    (checked against --scale when given); returns (model, checkpoint payload)."""
+    for name in ("stride", "threads"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    torch.set_num_threads(args.threads)
+    return load_model(args.model, args.scale)
+
+
 def load_model(directory: str, scale: Optional[int] = None) -> Tuple[MultimodalMatNetAutoencoder, Dict[str, Any]]:
     """(autoencoder, checkpoint payload) of the model directory written by ``train``.
 
