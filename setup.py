@@ -70,13 +70,14 @@ setup(
     description="Matrix Neural Networks (MatNet) for PyTorch: fused C++/CUDA bilinear layers, models and tools",
     packages=find_packages(include=["matnet_torch", "matnet_torch.*"]),
     python_requires=">=3.9",
-    install_requires=["torch>=2.4", "numpy", "tqdm", "matplotlib"],
+    install_requires=["torch>=2.4", "numpy", "tqdm", "matplotlib", "pillow", "scikit-image"],
     ext_modules=[operator_library()],
     cmdclass={"build_ext": BuildExtension},
     entry_points={
         "console_scripts": [
             "matnet-train=matnet_torch.train:main",
             "matnet-evaluate=matnet_torch.evaluate:main",
+            "matnet-superres=matnet_torch.superres:main",
         ]
     },
 )

@@ -4,7 +4,7 @@ Y = σ(U X Vᵀ + B) over batches of matrices, as fused C++/CUDA operators regis
 PyTorch dispatcher (``torch.ops.matnet``), with modules, models, regularisers and training tools.
 """
 from ._library import cpu_capability, has_cuda_kernels, set_cpu_capability, supported_cpu_capabilities
-from .functional import ACTIVATIONS, bilinear
+from .functional import ACTIVATIONS, bilinear, multi_bilinear
 
 __version__ = "0.1.0"
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "bilinear",
     "cpu_capability",
     "has_cuda_kernels",
+    "multi_bilinear",
     "nn",
     "reference",
     "set_cpu_capability",

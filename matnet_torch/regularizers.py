@@ -20,6 +20,7 @@ from torch.nn.utils import parametrize
 
 from .nn.heads import BilinearSoftmaxHead, VectorizedSoftmaxHead
 from .nn.layer import MatNetLayer
+from .nn.multi_layer import MultiMatNetLayer
 
 ModuleOrModules = Union[nn.Module, Iterable[nn.Module]]
 
@@ -33,6 +34,8 @@ def _unique_modules(modules: ModuleOrModules) -> List[nn.Module]:
 def _decayed_matrices(module: nn.Module) -> List[torch.Tensor]:
     if isinstance(module, (MatNetLayer, BilinearSoftmaxHead)):
         return [module.u, module.v]
+    if isinstance(module, MultiMatNetLayer):
+        return [*module.us, *module.vs]
     if isinstance(module, VectorizedSoftmaxHead):
         return [module.weight]  # W of s = W vec(X) + b, the paper's Ū of Case 3
     return []
@@ -43,7 +46,8 @@ def weight_decay_penalty(modules: ModuleOrModules, weight: float) -> torch.Tenso
 
     Args:
         modules: a model, a layer or head, or an iterable of them; searched recursively, each
-            module counted once. Included: U and V of every ``MatNetLayer``; Ū and V̄ of every
+            module counted once. Included: U and V of every ``MatNetLayer``; every U_j and V_j of
+            every ``MultiMatNetLayer`` (so an autoencoder's encoder and decoders); Ū and V̄ of every
             ``BilinearSoftmaxHead``; W of every ``VectorizedSoftmaxHead`` (so the output head is
             included, as in the paper). Excluded: every bias. Under ``constrain_unit_rows`` the
             constrained U and V are the ones summed (a constant, so no gradient).
@@ -57,7 +61,7 @@ def weight_decay_penalty(modules: ModuleOrModules, weight: float) -> torch.Tenso
     matrices = [matrix for module in _unique_modules(modules) for matrix in _decayed_matrices(module)]
     if not matrices:
         raise ValueError(
-            "weight_decay_penalty: found no MatNetLayer, BilinearSoftmaxHead or VectorizedSoftmaxHead in "
+            "weight_decay_penalty: found no MatNetLayer, MultiMatNetLayer, BilinearSoftmaxHead or VectorizedSoftmaxHead in "
             f"modules (a {type(modules).__name__})"
         )
     return weight * sum(matrix.square().sum() for matrix in matrices)

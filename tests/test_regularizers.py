@@ -63,7 +63,7 @@ def test_weight_decay_gradient_is_two_lambda_w():
     "modules, weight, message",
     [
         (MatNetClassifier((3, 3), [], 2), -1.0, r"weight_decay_penalty: weight \(λ\) must be non-negative, got -1.0"),
-        (nn.Linear(3, 2), 0.1, "weight_decay_penalty: found no MatNetLayer, BilinearSoftmaxHead or VectorizedSoftmaxHead"),
+        (nn.Linear(3, 2), 0.1, "weight_decay_penalty: found no MatNetLayer, MultiMatNetLayer, BilinearSoftmaxHead or VectorizedSoftmaxHead"),
         ([], 0.1, "weight_decay_penalty: found no MatNetLayer"),
     ],
 )

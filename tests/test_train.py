@@ -113,15 +113,15 @@ def test_resume_continues_exactly(data_dir, tmp_path, monkeypatch):
     options = ("--epochs", "2", "--seed", "3", "--shift", "2")
     straight = run_train(data_dir, tmp_path / "straight", *options)
 
-    save = training_loop.save_checkpoint
+    save = training_loop.save_training_state
 
-    def save_then_interrupt(path, **record):
-        save(path, **record)
+    def save_then_interrupt(*arguments):
+        save(*arguments)
         raise KeyboardInterrupt  # as if the run were stopped right after its first checkpoint
 
-    monkeypatch.setattr(training_loop, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(training_loop, "save_training_state", save_then_interrupt)
     assert train_status(data_dir, tmp_path / "resumed", *options) == 130  # "interrupted"
-    monkeypatch.setattr(training_loop, "save_checkpoint", save)
+    monkeypatch.setattr(training_loop, "save_training_state", save)
     assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", "mnist")["epoch"] == 1
     resumed = run_train(data_dir, tmp_path / "resumed", *options, "--resume")
 

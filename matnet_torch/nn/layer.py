@@ -11,6 +11,11 @@ from .arguments import activation_name, matrix_shape
 _GAIN_NAMES = {"identity": "linear", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
 
+def activation_gain(activation: str) -> float:
+    """g of the variance-preserving initialisation: ``torch.nn.init.calculate_gain`` of the activation."""
+    return nn.init.calculate_gain(_GAIN_NAMES[activation])
+
+
 class MatNetLayer(nn.Module):
     """Maps matrices X (..., p, q) to Y = σ(U X Vᵀ + B) of shape (..., m, n).
 
@@ -47,7 +52,7 @@ class MatNetLayer(nn.Module):
 
     def reset_parameters(self) -> None:
         (p, q) = self.in_shape
-        gain = nn.init.calculate_gain(_GAIN_NAMES[self.activation])
+        gain = activation_gain(self.activation)
         nn.init.normal_(self.u, std=1.0 / math.sqrt(p))
         nn.init.normal_(self.v, std=gain / math.sqrt(q))
         if self.bias is not None:

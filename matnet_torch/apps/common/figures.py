@@ -5,7 +5,8 @@ API:
     mosaic(matrices, columns=10, gap=1)        (N, h, w) -> one image tensor, NaN in the gaps
     figure, axes = grid(rows, columns, size)   a rows x columns grid of axes (always 2-D), size = the
                                                (width, height) in inches of one panel
-    show_image(axis, image, title)             a 2-D tensor as a gray image, NaN in blue, no ticks
+    show_image(axis, image, title)             a 2-D tensor as a gray image (NaN in blue), or an image
+                                               (1, H, W) grey or (3, H, W) RGB in [0, 1]; no ticks
     save_figure(figure, path, title)           suptitle, tight layout, PNG at 120 dpi, figure closed
 """
 from typing import Tuple
@@ -37,8 +38,15 @@ def grid(rows: int, columns: int, size: Tuple[float, float]):
 
 
 def show_image(axis, image: torch.Tensor, title: str) -> None:
-    """Draws the 2-D tensor ``image`` on ``axis`` in gray, NaN in blue, titled, without ticks."""
-    axis.imshow(image.detach().cpu().float().numpy(), cmap=_COLORMAP, interpolation="nearest")
+    """Draws ``image`` on ``axis``, titled, without ticks: a 2-D tensor in gray with NaN in blue (any
+    range, scaled to its extremes), or a (1, H, W) grey or (3, H, W) RGB image with values in [0, 1]."""
+    image = image.detach().cpu().float()
+    if image.dim() == 3 and image.size(0) == 3:
+        axis.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    elif image.dim() == 3:
+        axis.imshow(image[0].numpy(), cmap=_COLORMAP, vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        axis.imshow(image.numpy(), cmap=_COLORMAP, interpolation="nearest")
     axis.set_title(title, fontsize=9)
     axis.set_xticks([])
     axis.set_yticks([])

@@ -7,7 +7,7 @@ checkpoint is all ``matnet_torch.evaluate`` needs.
 """
 import argparse
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
 from torch import nn
 
@@ -15,12 +15,13 @@ from ...data.mnist import IMAGE_SIZE, NUM_CLASSES
 from ...nn import MatNetClassifier
 from ...nn.models import HEADS
 from ...regularizers import constrain_unit_rows
+from ..common import options
 from ..common.cli import ArgumentParser, UsageError
 from ..common.devices import DEVICES
+from ..common.optimization import OPTIMIZERS, SCHEDULES
+from ..common.options import matrix_size, option_flag
 from ..common.reproducibility import single_threaded
 
-OPTIMIZERS = ("sgd", "adam", "lbfgs")
-SCHEDULES = ("cosine", "step", "none")
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
 # Per-optimizer defaults for --lr and --batch-size (experiments: docs/mnist_results.md). LBFGS is a
@@ -32,22 +33,6 @@ DEFAULT_BATCH_SIZE = {"sgd": 128, "adam": 128, "lbfgs": 60000}
 # goes, not what it computes (on another device, up to rounding). Not --cuda-graph: it changes how
 # the optimizer keeps its state (Adam's capturable step counter).
 RUNTIME_OPTIONS = ("out", "resume", "threads", "data_dir", "device")
-
-
-def option(name: str) -> str:
-    """The command-line spelling of a config key: batch_size -> --batch-size."""
-    return "--" + name.replace("_", "-")
-
-
-def matrix_size(text: str) -> Tuple[int, int]:
-    """'20x20' -> (20, 20); an argparse type."""
-    try:
-        rows, columns = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a matrix size ROWSxCOLUMNS such as 20x20, got {text!r}")
-    if rows < 1 or columns < 1:
-        raise argparse.ArgumentTypeError(f"matrix sizes must be positive, got {text!r}")
-    return rows, columns
 
 
 def build_parser() -> ArgumentParser:
@@ -121,7 +106,7 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--out", default="runs/mnist", help="directory for checkpoint.pt, metrics.json and figures")
     run.add_argument("--resume", action="store_true",
                      help="continue the run saved in --out from its last completed epoch; give the same "
-                          f"options as the interrupted run (only {', '.join(map(option, RUNTIME_OPTIONS[2:]))} may change)")
+                          f"options as the interrupted run (only {', '.join(map(option_flag, RUNTIME_OPTIONS[2:]))} may change)")
     return parser
 
 
@@ -129,8 +114,7 @@ def validate(config: Dict[str, Any]) -> None:
     """UsageError naming the option for every value that cannot give a meaningful run."""
 
     def require(condition: bool, name: str, requirement: str) -> None:
-        if not condition:
-            raise UsageError(f"{option(name)} must be {requirement}, got {config[name]!r}")
+        options.require(config, name, condition, requirement)
 
     for name in ("epochs", "batch_size", "threads"):
         require(config[name] >= 1, name, "a positive integer")
@@ -175,15 +159,6 @@ def check_validation_size(config: Dict[str, Any], training_images: int) -> None:
             f"--validation-size {config['validation_size']} leaves no training images: the training set "
             f"holds {training_images}"
         )
-
-
-def differing_options(saved: Dict[str, Any], requested: Dict[str, Any]) -> List[str]:
-    """'--name: saved -> requested' for every non-runtime option that differs between two configs."""
-    return [
-        f"{option(name)}: {saved.get(name)!r} -> {value!r}"
-        for name, value in requested.items()
-        if name not in RUNTIME_OPTIONS and saved.get(name) != value
-    ]
 
 
 def build_model(config: Dict[str, Any]) -> nn.Module:

@@ -3,54 +3,27 @@
 The whole training set is one float tensor; every epoch indexes it with a fresh random permutation
 (no DataLoader: on two cores worker processes only compete with the arithmetic). All randomness of
 training (shuffling, augmentation) draws from one ``torch.Generator`` whose state is checkpointed
-with the model, optimiser and schedule after every epoch, so ``--resume`` continues bit for bit.
-The checkpoint payload (``common.checkpoint``, kind "mnist") is
-
-    {"epoch": int, "config": dict, "model": state_dict, "optimizer": state_dict,
-     "scheduler": state_dict, "rng": {"generator": uint8 tensor, "torch": uint8 tensor},
-     "history": [dict per epoch], "train_seconds": float}
+with the model, optimiser and schedule after every epoch (``common.training_state``, kind "mnist"),
+so ``--resume`` continues bit for bit.
 """
 import math
 import os
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ...regularizers import sparsity_penalty, weight_decay_penalty
-from ..common.checkpoint import load_checkpoint, payload_layout, save_checkpoint
-from ..common.cli import ToolError, UsageError
+from ..common.cli import ToolError
 from ..common.progress import progress_bar
+from ..common.training_state import save_training_state, start_training
 from ..common.training_step import Step, training_step
-from .config import differing_options
+from .config import RUNTIME_OPTIONS
 from .evaluate import CHECKPOINT_KIND, evaluate
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def make_optimizer(model: nn.Module, config: Dict[str, Any]) -> torch.optim.Optimizer:
-    """SGD with Nesterov momentum, Adam, or LBFGS with a strong-Wolfe line search."""
-    parameters, lr = model.parameters(), config["lr"]
-    if config["optimizer"] == "sgd":
-        return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True)
-    if config["optimizer"] == "adam":  # capturable: its step counter stays on the device, for CUDA graphs
-        return torch.optim.Adam(parameters, lr=lr, capturable=config["cuda_graph"])
-    return torch.optim.LBFGS(parameters, lr=lr, max_iter=20, history_size=20, line_search_fn="strong_wolfe")
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, config: Dict[str, Any]) -> torch.optim.lr_scheduler.LRScheduler:
-    """The learning-rate schedule, stepped once per epoch."""
-    epochs = config["epochs"]
-    if config["schedule"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    if config["schedule"] == "step":
-        # x0.1 from epoch E/2 on and x0.01 from 3E/4 on; LambdaLR rather than MultiStepLR, whose state
-        # holds a Counter, so that the checkpoint stays plain data.
-        milestones = (epochs // 2, 3 * epochs // 4)
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.1 ** sum(epoch >= m for m in milestones))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -117,35 +90,6 @@ def train_epoch(
     return total_loss.item() / seen, correct.item() / seen
 
 
-def restore(
-    path: str,
-    config: Dict[str, Any],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    generator: torch.Generator,
-) -> Tuple[List[Dict[str, Any]], float]:
-    """Loads the checkpoint at ``path`` into the training state; returns (history, train_seconds).
-
-    Refuses a checkpoint whose run had other options than ``config`` (runtime options aside): the
-    schedule, the data order and the model all depend on them.
-    """
-    if not os.path.exists(path):
-        raise ToolError(f"--resume: no checkpoint at {path}")
-    checkpoint = load_checkpoint(path, CHECKPOINT_KIND)
-    with payload_layout(path, "a MNIST training state"):
-        differences = differing_options(checkpoint["config"], config)
-        if differences:
-            raise UsageError(f"--resume with options that differ from {path}: " + "; ".join(differences))
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        generator.set_state(checkpoint["rng"]["generator"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-    print(f"resuming {path} after epoch {checkpoint['epoch']} of {config['epochs']}")
-    return checkpoint["history"], checkpoint["train_seconds"]
-
-
 def fit(
     model: nn.Module,
     train: Tuple[torch.Tensor, torch.Tensor],
@@ -159,16 +103,8 @@ def fit(
     included (training steps plus the per-epoch validation)}.
     """
     path = os.path.join(config["out"], CHECKPOINT_NAME)
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config)
-    generator = torch.Generator().manual_seed(config["seed"])
-    history: List[Dict[str, Any]] = []
-    train_seconds = 0.0
-    if config["resume"]:
-        history, train_seconds = restore(path, config, model, optimizer, scheduler, generator)
-    elif os.path.exists(path):
-        raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
-
+    state, history, train_seconds = start_training(path, CHECKPOINT_KIND, model, config, RUNTIME_OPTIONS)
+    optimizer, scheduler, generator = state.optimizer, state.scheduler, state.generator
     step = training_step(lambda x, y: objective(model, x, y, config), optimizer, config["cuda_graph"])
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()
@@ -188,14 +124,5 @@ def fit(
         train_seconds += record["seconds"]
         history.append(record)
         print(f"{summary}  {record['seconds']:.1f} s", flush=True)
-        save_checkpoint(path, kind=CHECKPOINT_KIND, payload={
-            "epoch": epoch,
-            "config": config,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": {"generator": generator.get_state(), "torch": torch.get_rng_state()},
-            "history": history,
-            "train_seconds": train_seconds,
-        })
+        save_training_state(path, CHECKPOINT_KIND, state, epoch, config, history, train_seconds)
     return {"history": history, "train_seconds": train_seconds}

@@ -1,0 +1,135 @@
+"""The configuration of a super-resolution training run: its options and the model it describes.
+
+``add_training_options`` defines every option of ``train``; ``config_from_args`` turns them into the
+plain dict stored in the checkpoint, refusing nonsense values with a UsageError; ``build_model``
+rebuilds the autoencoder from such a dict, so a checkpoint is all ``eval`` and ``upscale`` need.
+"""
+import argparse
+import math
+from typing import Any, Dict
+
+from ...imaging.superresolution import IMAGE_INPUTS, MODALITIES, TARGETS, Encoding
+from ...nn import MultimodalMatNetAutoencoder
+from ..common.optimization import OPTIMIZERS, SCHEDULES
+from ..common.options import matrix_size, require
+
+CHECKPOINT_KIND = "superres"
+CHECKPOINT_NAME = "checkpoint.pt"
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+
+# Per-optimizer defaults for --lr (experiments: docs/superres_results.md); LBFGS's line search picks
+# the step, so its lr is 1.
+DEFAULT_LR = {"sgd": 0.5, "adam": 0.01, "lbfgs": 1.0}
+
+# Options that may differ between a run and its --resume: where and how fast it runs, not what.
+RUNTIME_OPTIONS = ("out", "resume", "threads", "images")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of ``train``; the defaults are the paper's protocol (section 4.2) where it gives one."""
+    protocol = parser.add_argument_group("protocol (paper section 4.2)")
+    protocol.add_argument("--scale", type=int, default=2, help="upscaling factor s")
+    protocol.add_argument("--patch-size", type=int, default=15, help="side of the square patches (every modality)")
+    protocol.add_argument("--hidden", type=matrix_size, default=(10, 10), metavar="RxC", help="size of the hidden matrix H")
+    protocol.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid",
+                          help="σ of the encoder and the decoders")
+    protocol.add_argument("--weight-decay", type=float, default=0.001, metavar="LAMBDA",
+                          help="λ of λ Σ_j (‖U_j‖² + ‖V_j‖² + ‖R_j‖² + ‖S_j‖²)")
+    protocol.add_argument("--sparsity-target", type=float, default=0.05, metavar="RHO",
+                          help="ρ, the target mean activation of H")
+    protocol.add_argument("--sparsity-weight", type=float, default=1.0, metavar="BETA",
+                          help="β of the sparsity penalty β KL(ρ ‖ ρ̄_H) (needs --activation sigmoid; 0 turns it off)")
+    protocol.add_argument("--patches", type=int, default=40000,
+                          help="training patches, an equal share from each training image at uniformly random "
+                               "positions (the paper drew 10000)")
+    protocol.add_argument("--intensity-scale", type=float, default=255.0,
+                          help="the unit of the reconstruction error in the objective: 1/SCALE of the intensity "
+                               "range, so 255 = 8-bit gray levels; equivalently λ and β act as λ/SCALE² and "
+                               "β/SCALE² on errors of intensities in [0, 1], under which (SCALE 1) the paper's λ "
+                               "and β leave only the trivial solution, bicubic (docs/superres_results.md)")
+
+    image = parser.add_argument_group("the image modality X¹ (matnet_torch.imaging.superresolution.Encoding)")
+    image.add_argument("--image-input", choices=IMAGE_INPUTS, default="bicubic",
+                       help="what X¹ holds at the encoder during training: truth = the high-resolution patch "
+                            "(the paper's plain autoencoder), bicubic = the bicubic-upscaled patch, as at "
+                            "inference")
+    image.add_argument("--target", choices=TARGETS, default="detail",
+                       help="what the decoder's X̂¹ reconstructs: image = the high-resolution patch (the paper), "
+                            "detail = ½ + gain · (truth − bicubic), added to bicubic at inference")
+    image.add_argument("--detail-gain", type=float, default=4.0,
+                       help="gain of the detail in the target (with --target detail): spreads the few-percent "
+                            "detail over the sigmoid decoder's range (0, 1)")
+
+    optimisation = parser.add_argument_group("optimisation")
+    optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                              help="sgd is SGD with Nesterov momentum 0.9; lbfgs uses a strong-Wolfe line search")
+    optimisation.add_argument("--lr", type=float, default=None, help=f"peak learning rate; default per optimizer: {DEFAULT_LR}")
+    optimisation.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                              help="learning-rate schedule over the epochs: cosine annealing to 0, step (×0.1 at "
+                                   "50%% and 75%% of the epochs) or constant")
+    optimisation.add_argument("--batch-size", type=int, default=100, help="patches per step")
+    optimisation.add_argument("--epochs", type=int, default=100, help="passes over the training patches")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--images", default=None,
+                     help="folder of high-resolution training images (every image file in it); default: the "
+                          "training photographs shipped with scikit-image (matnet_torch.data.skimage_photos)")
+    run.add_argument("--seed", type=int, default=0, help="seeds the patch positions, initialisation and shuffling")
+    run.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    run.add_argument("--out", default="runs/superres", help="model directory: checkpoint.pt, metrics.json, figures")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run saved in --out from its last completed epoch (same options; only "
+                          "--threads and --images may change)")
+
+
+def validate(config: Dict[str, Any]) -> None:
+    """UsageError naming the option for every value that cannot give a meaningful run."""
+    for name in ("scale", "patches", "epochs", "batch_size", "threads"):
+        require(config, name, config[name] >= 1, "a positive integer")
+    require(config, "scale", config["scale"] >= 2, "an integer >= 2")
+    require(config, "patch_size", config["patch_size"] >= 3, "an integer >= 3")
+    for name in ("intensity_scale", "detail_gain"):
+        require(config, name, math.isfinite(config[name]) and config[name] > 0, "a finite number > 0")
+    require(config, "lr", math.isfinite(config["lr"]) and config["lr"] > 0, "a finite number > 0")
+    for name in ("weight_decay", "sparsity_weight"):
+        require(config, name, math.isfinite(config[name]) and config[name] >= 0, "a finite number >= 0")
+    require(config, "sparsity_target", 0 < config["sparsity_target"] < 1, "in (0, 1), a mean sigmoid activation")
+    require(config, "seed", 0 <= config["seed"] < 2**63, "in 0..2**63-1")
+    require(config, "sparsity_weight", config["sparsity_weight"] == 0 or config["activation"] == "sigmoid",
+            "0 unless --activation is sigmoid (the KL penalty needs activations in (0, 1))")
+
+
+def config_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    """The run's configuration as a JSON-serialisable dict, defaults filled in, every value checked."""
+    config = {name: value for name, value in vars(args).items() if name not in ("debug", "command")}
+    config["hidden"] = list(args.hidden)
+    if config["lr"] is None:
+        config["lr"] = DEFAULT_LR[args.optimizer]
+    validate(config)
+    return config
+
+
+def build_model(config: Dict[str, Any]) -> MultimodalMatNetAutoencoder:
+    """The autoencoder of ``config``: five patch-size square modalities into one hidden matrix."""
+    size = config["patch_size"]
+    return MultimodalMatNetAutoencoder([(size, size)] * MODALITIES, tuple(config["hidden"]), config["activation"])
+
+
+def encoding(config: Dict[str, Any]) -> Encoding:
+    """How the image modality X¹ is trained and decoded under ``config``."""
+    return Encoding(config["image_input"], config["target"], config["detail_gain"])
+
+
+def objective_weights(config: Dict[str, Any]) -> Dict[str, float]:
+    """The keyword arguments of ``MultimodalMatNetAutoencoder.loss`` for intensities in [0, 1]:
+
+    (1/2N) Σ ‖S (X̂ − X)‖² + λ‖W‖² + β KL  =  S² [(1/2N) Σ ‖X̂ − X‖² + (λ/S²)‖W‖² + (β/S²) KL]
+
+    with S = --intensity-scale: the same minimiser, reported in the units of [0, 1] intensities.
+    """
+    units = config["intensity_scale"] ** 2
+    return {
+        "weight_decay": config["weight_decay"] / units,
+        "sparsity_target": config["sparsity_target"],
+        "sparsity_weight": config["sparsity_weight"] / units,
+    }

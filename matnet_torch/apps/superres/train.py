@@ -1,0 +1,54 @@
+"""``train``: sample training patches, train the autoencoder, write the model directory.
+
+Writes to --out: checkpoint.pt after every epoch, then metrics.json (training time, configuration,
+per-epoch losses) and weights.png (the learned U_j, V_j, R_j, S_j).
+"""
+import argparse
+import json
+import os
+
+import torch
+
+from ...nn.models import parameter_count
+from ..common.cli import output_directory
+from .config import add_training_options, build_model, config_from_args
+from .data import image_names, image_paths, training_set
+from .figures import plot_weights
+from .training_loop import fit
+
+DESCRIPTION = (
+    "Train the multimodal MatNet autoencoder for ×s super-resolution (Gao, Guo and Wang, section 4.2) on "
+    "random patches of high-resolution images. The defaults are the paper's protocol."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_training_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    torch.set_num_threads(config["threads"])
+    output_directory(config["out"])
+    paths = image_paths(config["images"], "train")
+    inputs, targets = training_set(paths, config)
+    torch.manual_seed(config["seed"])
+    model = build_model(config)
+    print(f"model: {parameter_count(model)} parameters; training on {len(inputs)} patches of {len(paths)} images")
+    result = fit(model, inputs, targets, config)
+    metrics = {
+        "train_seconds": result["train_seconds"],
+        "seconds_per_epoch": result["train_seconds"] / config["epochs"],
+        "params": parameter_count(model),
+        "training_images": image_names(paths),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "config": config,
+        "history": result["history"],
+    }
+    with open(os.path.join(config["out"], "metrics.json"), "w") as file:
+        json.dump(metrics, file, indent=2)
+    plot_weights(model, os.path.join(config["out"], "weights.png"))
+    print(f"train time: {result['train_seconds']:.1f} s ({metrics['seconds_per_epoch']:.2f} s per epoch)")
+    print(f"model directory: {config['out']}")
+    return 0

@@ -1,0 +1,73 @@
+"""The training loop of ``train``: the paper's objective on random batches of patches, a progress bar
+with the loss, a checkpoint after every epoch (``common.training_state``, kind "superres") and
+``--resume``, which continues bit for bit."""
+import math
+import os
+import time
+from typing import Any, Dict, Tuple
+
+import torch
+
+from ...imaging.superresolution import modality_list
+from ...nn import MultimodalMatNetAutoencoder
+from ..common.cli import ToolError
+from ..common.progress import progress_bar
+from ..common.training_state import save_training_state, start_training
+from ..common.training_step import Step, training_step
+from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, RUNTIME_OPTIONS, objective_weights
+
+TERMS = ("total", "reconstruction", "weight_decay", "sparsity")
+
+
+def objective(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(the paper's objective, its terms as one tensor in the order of TERMS) on one batch (N, 5, p, q)."""
+    loss = model.loss(modality_list(inputs), modality_list(targets), **objective_weights(config))
+    return loss.total, torch.stack(list(loss))
+
+
+def train_epoch(step: Step, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any],
+                generator: torch.Generator, description: str) -> Dict[str, float]:
+    """One pass over the patches in random batches, one ``step`` per batch; the mean of each term of
+    the objective over the batches as they were trained on (before each step)."""
+    order = torch.randperm(len(inputs), generator=generator)
+    sums, seen = torch.zeros(len(TERMS), dtype=torch.float64), 0
+    with progress_bar(len(inputs), description, unit="patch") as bar:
+        for batch in order.split(config["batch_size"]):
+            _, terms = step(inputs[batch], targets[batch])
+            sums += terms.double() * len(batch)
+            seen += len(batch)
+            bar.update(len(batch))
+            bar.set_postfix(loss=f"{sums[0].item() / seen:.4f}", refresh=False)
+    return dict(zip(TERMS, (sums / seen).tolist()))
+
+
+def fit(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Dict[str, Any]:
+    """Trains ``model`` for config["epochs"] epochs, or what remains of them with config["resume"].
+
+    Returns {"history": one dict per epoch, "train_seconds": wall time of all epochs, resumed runs included}.
+    """
+    path = os.path.join(config["out"], CHECKPOINT_NAME)
+    state, history, train_seconds = start_training(path, CHECKPOINT_KIND, model, config, RUNTIME_OPTIONS)
+    optimizer = state.optimizer
+    step = training_step(lambda x, y: objective(model, x, y, config), optimizer)
+    for epoch in range(len(history) + 1, config["epochs"] + 1):
+        started = time.perf_counter()
+        lr = float(optimizer.param_groups[0]["lr"])
+        model.train()
+        terms = train_epoch(step, inputs, targets, config, state.generator, f"epoch {epoch}/{config['epochs']}")
+        if not math.isfinite(terms["total"]):
+            kept = f"{path} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
+            raise ToolError(f"training diverged in epoch {epoch} (loss {terms['total']}); {kept}. Try a smaller --lr.")
+        state.scheduler.step()
+        record = {"epoch": epoch, "lr": lr, **{f"loss_{term}": value for term, value in terms.items()}}
+        record["seconds"] = time.perf_counter() - started
+        train_seconds += record["seconds"]
+        history.append(record)
+        print(
+            f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  loss {terms['total']:.4g} (reconstruction "
+            f"{terms['reconstruction']:.4g}, weight decay {terms['weight_decay']:.3g}, sparsity {terms['sparsity']:.3g})  "
+            f"{record['seconds']:.1f} s",
+            flush=True,
+        )
+        save_training_state(path, CHECKPOINT_KIND, state, epoch, config, history, train_seconds)
+    return {"history": history, "train_seconds": train_seconds}
