@@ -227,7 +227,7 @@ def test_evaluate_refuses_bad_checkpoints(case, trained, data_dir, tmp_path, cap
     assert not (tmp_path / "run" / "code-ran").exists()
 
 
-RESUME_MESSAGES = dict(BAD_CHECKPOINTS, **{"not-a-classifier": "does not hold a MNIST training state: KeyError: 'config'"})
+RESUME_MESSAGES = dict(BAD_CHECKPOINTS, **{"not-a-classifier": "does not hold a 'mnist' training state: KeyError: 'config'"})
 
 
 @pytest.mark.parametrize("case", ["flipped-weights", "code", "garbage", "directory", "other-app", "not-a-classifier"])

@@ -71,7 +71,7 @@ def restore_training_state(
     if not os.path.exists(path):
         raise ToolError(f"--resume: no checkpoint at {path}")
     checkpoint = load_checkpoint(path, kind)
-    with payload_layout(path, f"a {kind} training state"):
+    with payload_layout(path, f"a '{kind}' training state"):
         differences = differing_options(checkpoint["config"], config, runtime_options)
         if differences:
             raise UsageError(f"--resume with options that differ from {path}: " + "; ".join(differences))
