@@ -4,7 +4,6 @@ from typing import Optional, Sequence
 import torch
 
 from . import _library  # noqa: F401  (registers torch.ops.matnet)
-from .reference import activation_function
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu")
 
@@ -32,37 +31,6 @@ def bilinear(
     return torch.ops.matnet.bilinear(x, u, v, bias, activation)
 
 
-def _check_multi_inputs(xs, us, vs, bias, activation) -> None:
-    """The argument checks of ``multi_bilinear``, each error naming the operator, the index j and the values."""
-    name = "matnet::multi_bilinear"
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"{name}: unknown activation '{activation}'; expected one of {', '.join(ACTIVATIONS)}")
-    if not (len(xs) == len(us) == len(vs)) or len(xs) == 0:
-        raise ValueError(f"{name}: expected non-empty xs, us and vs of one length, got {len(xs)}, {len(us)} and {len(vs)}")
-    m, n = us[0].size(0), vs[0].size(0)
-    for j, (x, u, v) in enumerate(zip(xs, us, vs)):
-        if x.dim() < 2 or u.dim() != 2 or v.dim() != 2:
-            raise ValueError(
-                f"{name}: expected xs[{j}] (..., p, q), us[{j}] (m, p) and vs[{j}] (n, q), got "
-                f"{tuple(x.shape)}, {tuple(u.shape)} and {tuple(v.shape)}"
-            )
-        if x.shape[:-2] != xs[0].shape[:-2]:
-            raise ValueError(
-                f"{name}: xs[{j}] has leading dimensions {tuple(x.shape[:-2])}, xs[0] has {tuple(xs[0].shape[:-2])}"
-            )
-        if u.size(1) != x.size(-2):
-            raise ValueError(f"{name}: us[{j}].size(1) ({u.size(1)}) must equal xs[{j}].size(-2) ({x.size(-2)})")
-        if v.size(1) != x.size(-1):
-            raise ValueError(f"{name}: vs[{j}].size(1) ({v.size(1)}) must equal xs[{j}].size(-1) ({x.size(-1)})")
-        if (u.size(0), v.size(0)) != (m, n):
-            raise ValueError(
-                f"{name}: us[{j}].size(0) and vs[{j}].size(0) ({u.size(0)}, {v.size(0)}) must equal those of "
-                f"us[0] and vs[0] ({m}, {n})"
-            )
-    if bias is not None and tuple(bias.shape) != (m, n):
-        raise ValueError(f"{name}: expected bias of shape ({m}, {n}), got {tuple(bias.shape)}")
-
-
 def multi_bilinear(
     xs: Sequence[torch.Tensor],
     us: Sequence[torch.Tensor],
@@ -82,15 +50,8 @@ def multi_bilinear(
     Returns:
         (..., m, n). Differentiable in every x_j, u_j, v_j and bias.
 
-    This body composes D ``bilinear`` operators with the identity, then adds the bias and applies σ
-    (D = 1 is ``bilinear`` itself): correct and differentiable, but it stores D intermediate results.
-    It will dispatch to the fused operator ``torch.ops.matnet.multi_bilinear`` (Σ_j accumulated in
-    the block before bias and σ, backward from the saved inputs and Y only) once that lands.
+    Backward through the fused operator ``torch.ops.matnet.multi_bilinear_backward``, which keeps
+    only the inputs and y from the forward. Errors name the input: ``us[2].size(1) (14) must equal
+    xs[2].size(-2) (15)``.
     """
-    _check_multi_inputs(xs, us, vs, bias, activation)
-    if len(xs) == 1:
-        return bilinear(xs[0], us[0], vs[0], bias, activation)
-    z = sum(bilinear(x, u, v) for x, u, v in zip(xs, us, vs))
-    if bias is not None:
-        z = z + bias
-    return activation_function(activation)(z)
+    return torch.ops.matnet.multi_bilinear(list(xs), list(us), list(vs), bias, activation)
