@@ -1,6 +1,5 @@
 """MultiMatNetLayer: parameters, initialisation and argument errors (the operator underneath,
 matnet_torch.multi_bilinear, is tested in test_multi_bilinear.py)."""
-
 import pytest
 import torch
 
