@@ -32,7 +32,8 @@ def sources(pattern):
 def operator_library():
     with_cuda, reason = cuda_choice()
     print(f"matnet_torch: {'building' if with_cuda else 'not building'} CUDA kernels: {reason}")
-    common = sources("*.cpp") + sources("cpu/*.cpp") + sources("meta/*.cpp") + sources("autograd/*.cpp")
+    common = (sources("*.cpp") + sources("cpu/*.cpp") + sources("meta/*.cpp") + sources("autograd/*.cpp")
+              + sources("autocast/*.cpp") + sources("api/*.cpp"))
     cxx_flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
     if with_cuda:
         extension = CUDAExtension(
@@ -59,7 +60,11 @@ setup(
     name="matnet_torch",
     version="0.1.0",
     description="Matrix Neural Networks (MatNet) for PyTorch: fused C++/CUDA bilinear layers, models and tools",
-    packages=find_packages(include=["matnet_torch", "matnet_torch.*"]),
+    # The C++ API ships inside the package: the public headers (csrc/include, installed as
+    # matnet_torch/include) and the CMake package config (matnet_torch/share/cmake).
+    packages=find_packages(include=["matnet_torch", "matnet_torch.*"]) + ["matnet_torch.include"],
+    package_dir={"matnet_torch.include": "csrc/include"},
+    package_data={"matnet_torch": ["share/cmake/matnet_torch/*.cmake"], "matnet_torch.include": ["matnet/*.h"]},
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "numpy", "tqdm", "matplotlib"],
     ext_modules=[operator_library()],

@@ -4,10 +4,11 @@ Y = σ(U X Vᵀ + B) over batches of matrices, as fused C++/CUDA operators regis
 PyTorch dispatcher (``torch.ops.matnet``), with modules, models, regularisers and training tools.
 """
 from ._library import has_cuda_kernels
+from .cmake import cmake_prefix_path
 from .functional import ACTIVATIONS, bilinear
 
 __version__ = "0.1.0"
-__all__ = ["ACTIVATIONS", "bilinear", "has_cuda_kernels", "nn", "reference"]
+__all__ = ["ACTIVATIONS", "bilinear", "cmake_prefix_path", "has_cuda_kernels", "nn", "reference"]
 
 
 def __getattr__(name):
