@@ -1,6 +1,6 @@
 // Gradients of matnet::MatNetLayer from C++ (the autograd registered in the library) against central
-// finite differences of the same layer, in float64. Prints the largest difference; exit status 1 if
-// any exceeds the tolerance.
+// finite differences of the same layer, in float64, and the module's error for a bad option. Prints
+// the largest difference; exit status 1 if any exceeds the tolerance or the error is not raised.
 #include <matnet/matnet.h>
 
 #include <cmath>
@@ -14,6 +14,16 @@ namespace {
 // L(θ) = Σ W ⊙ layer(X): a loss whose gradient with respect to the output is the fixed W.
 double loss(matnet::MatNetLayer& layer, const torch::Tensor& x, const torch::Tensor& weights) {
   return (layer(x) * weights).sum().item<double>();
+}
+
+// The error a C++ user gets for an unknown activation, as in Python: a ValueError naming the module.
+bool rejects_unknown_activation() {
+  try {
+    matnet::MatNetLayer layer(matnet::MatNetLayerOptions({2, 2}, {2, 2}).activation("swish"));
+  } catch (const c10::ValueError& error) {
+    return std::string(error.what()).find("matnet::MatNetLayer: unknown activation 'swish'") != std::string::npos;
+  }
+  return false;
 }
 
 }  // namespace
@@ -48,5 +58,9 @@ int main() {
   }
   std::cout << *layer << ": largest difference between autograd and finite-difference gradients "
             << worst << " (tolerance " << tolerance << ")" << std::endl;
+  if (!rejects_unknown_activation()) {
+    std::cout << "matnet::MatNetLayer accepted the activation 'swish'" << std::endl;
+    return 1;
+  }
   return worst <= tolerance ? 0 : 1;
 }
