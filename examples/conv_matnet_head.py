@@ -58,7 +58,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="passes over the 60,000 training images (default: 3)")
     parser.add_argument("--lr", type=float, default=0.05, help="peak learning rate of SGD (default: 0.05)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads, as the training tool (default: 1)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
 
     train_images, train_labels = load_mnist("train")
     test_images, test_labels = load_mnist("test")
