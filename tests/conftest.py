@@ -1,9 +1,11 @@
 """Shared tables for the operator tests: devices (CUDA cases skip at collection without a GPU),
-dtypes per device, shapes and input layouts."""
+dtypes per device, shapes and input layouts; and a tiny synthetic MNIST for the tools' tests."""
+import numpy as np
 import pytest
 import torch
 
 import matnet_torch
+from matnet_torch.data import write_idx
 
 CUDA_AVAILABLE = torch.cuda.is_available() and matnet_torch.has_cuda_kernels()
 requires_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU and a CUDA build of matnet_torch")
@@ -59,3 +61,21 @@ def make_layout(t: torch.Tensor, layout: str) -> torch.Tensor:
 
 
 LAYOUTS = ["contiguous", "transposed", "sliced", "expanded"]
+
+
+TINY_MNIST_SIZES = {"train": 200, "t10k": 100}  # file prefix -> images
+
+
+def write_tiny_mnist(directory, sizes=TINY_MNIST_SIZES, seed=0):
+    """Random pixels with labels 0..9 as the four gzip MNIST IDX files in directory; returns it."""
+    rng = np.random.default_rng(seed)
+    for prefix, count in sizes.items():
+        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28), dtype=np.uint8), compress=True)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, count, dtype=np.uint8), compress=True)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """A tiny MNIST (write_tiny_mnist: 200 training and 100 test images), shared read-only by the tests."""
+    return write_tiny_mnist(tmp_path_factory.mktemp("mnist"))

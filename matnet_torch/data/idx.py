@@ -12,6 +12,7 @@ The first four bytes read as one uint32 are the magic number, e.g. 0x00000803 fo
 Files may be gzip-compressed; readers recognise gzip by its leading bytes 1f 8b, not by file name.
 """
 import gzip
+import math
 import os
 import struct
 import tempfile
@@ -74,7 +75,7 @@ def read_idx(path: PathLike) -> np.ndarray:
         )
     shape = struct.unpack(f">{ndim}I", data[4:header_size])
     dtype = np.dtype(">" + _TYPES[code])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: sizes up to (2^32-1)^255 cannot wrap
     found = len(data) - header_size
     if found != expected:
         problem = "truncated" if found < expected else f"{found - expected} trailing bytes"

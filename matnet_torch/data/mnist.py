@@ -94,8 +94,9 @@ def load_mnist(split: str, data_dir: Optional[PathLike] = None) -> Tuple[torch.T
     images is torch.uint8 of shape (N, 28, 28) holding the raw pixels 0..255, labels torch.int64 of
     shape (N,) holding the digits 0..9. The files are read from data_dir; with data_dir None, from
     default_mnist_dir(), which is first filled by prepare_mnist() if the split's files are not there.
-    N is whatever the files hold, so that smaller files in the same format load too. Raises
-    MNISTDataError for a missing, malformed or inconsistent file.
+    N is whatever the files hold (at least one image), so that smaller files in the same format load
+    too. Raises MNISTDataError for a missing directory, a missing, malformed or inconsistent file, or
+    files holding no images.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, not {split!r}")
@@ -105,10 +106,14 @@ def load_mnist(split: str, data_dir: Optional[PathLike] = None) -> Tuple[torch.T
         if _find(data_dir, image_name) is None or _find(data_dir, label_name) is None:
             prepare_mnist(data_dir)
     data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise MNISTDataError(f"{data_dir}: {'not a directory' if data_dir.exists() else 'no such directory'}")
     image_path, images = _read(data_dir, image_name, ndim=3)
     label_path, labels = _read(data_dir, label_name, ndim=1)
     if images.shape[1:] != IMAGE_SIZE:
         raise MNISTDataError(f"{image_path}: images of {IMAGE_SIZE} pixels expected, found {images.shape[1:]}")
+    if len(images) == 0:
+        raise MNISTDataError(f"{image_path}: holds no images")
     if len(images) != len(labels):
         raise MNISTDataError(f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels")
     bad = np.flatnonzero(labels >= NUM_CLASSES)

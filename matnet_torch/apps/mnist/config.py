@@ -1,17 +1,22 @@
 """The configuration of a MNIST training run: its command-line options and the model it describes.
 
 ``build_parser`` defines every option of ``python -m matnet_torch.train``; ``config_from_args`` turns
-parsed options into the plain dict stored in checkpoints and metrics.json; ``build_model`` rebuilds
-the classifier from such a dict, so a checkpoint is all ``matnet_torch.evaluate`` needs.
+parsed options into the plain dict stored in checkpoints and metrics.json, refusing nonsense values
+up front with a UsageError; ``build_model`` rebuilds the classifier from such a dict, so a
+checkpoint is all ``matnet_torch.evaluate`` needs.
 """
 import argparse
+import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from torch import nn
 
-from .nn import MatNetClassifier
-from .nn.models import HEADS
-from .regularizers import constrain_unit_rows
+from ...data.mnist import IMAGE_SIZE, NUM_CLASSES
+from ...nn import MatNetClassifier
+from ...nn.models import HEADS
+from ...regularizers import constrain_unit_rows
+from ..common.cli import ArgumentParser, UsageError
+from ..common.devices import DEVICES
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
 SCHEDULES = ("cosine", "step", "none")
@@ -23,8 +28,14 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 0.01, "lbfgs": 1.0}
 DEFAULT_BATCH_SIZE = {"sgd": 128, "adam": 128, "lbfgs": 60000}
 
 # Options that may differ between a run and its --resume: they change where and how fast the run
-# goes, never what it computes.
-RUNTIME_OPTIONS = ("out", "resume", "threads", "data_dir")
+# goes, not what it computes (on another device, up to rounding). Not --cuda-graph: it changes how
+# the optimizer keeps its state (Adam's capturable step counter).
+RUNTIME_OPTIONS = ("out", "resume", "threads", "data_dir", "device")
+
+
+def option(name: str) -> str:
+    """The command-line spelling of a config key: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
 
 
 def matrix_size(text: str) -> Tuple[int, int]:
@@ -38,9 +49,9 @@ def matrix_size(text: str) -> Tuple[int, int]:
     return rows, columns
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ArgumentParser:
     """The argument parser of ``python -m matnet_torch.train``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m matnet_torch.train",
         description=(
             "Train a MatNet classifier on MNIST (Gao, Guo and Wang, section 4.1). The defaults train the "
@@ -97,42 +108,78 @@ def build_parser() -> argparse.ArgumentParser:
                      help="torch.set_num_threads. 1 by default: the steps are small (128 images), and on a "
                           "machine whose other core is busy two threads run 30-90x slower than one, as every "
                           "parallel region waits for the descheduled thread (docs/mnist_results.md)")
+    run.add_argument("--device", choices=DEVICES, default="cpu",
+                     help="where to train; cuda needs a GPU and a CUDA build of matnet_torch (the model is "
+                          "initialised on the CPU either way, so a seed gives the same start)")
+    run.add_argument("--cuda-graph", action="store_true",
+                     help="with --device cuda and sgd or adam: capture each training step (forward, backward, "
+                          "optimizer step) in a CUDA graph and replay it, removing the per-kernel launch cost")
     run.add_argument("--data-dir", default=None,
                      help="directory with the MNIST IDX files; default: the local cache of "
                           "matnet_torch.data.load_mnist")
     run.add_argument("--out", default="runs/mnist", help="directory for checkpoint.pt, metrics.json and figures")
     run.add_argument("--resume", action="store_true",
                      help="continue the run saved in --out from its last completed epoch; give the same "
-                          "options as the interrupted run (only --threads and --data-dir may change)")
+                          f"options as the interrupted run (only {', '.join(map(option, RUNTIME_OPTIONS[2:]))} may change)")
     return parser
 
 
+def validate(config: Dict[str, Any]) -> None:
+    """UsageError naming the option for every value that cannot give a meaningful run."""
+
+    def require(condition: bool, name: str, requirement: str) -> None:
+        if not condition:
+            raise UsageError(f"{option(name)} must be {requirement}, got {config[name]!r}")
+
+    for name in ("epochs", "batch_size", "threads"):
+        require(config[name] >= 1, name, "a positive integer")
+    require(math.isfinite(config["lr"]) and config["lr"] > 0, "lr", "a finite number > 0")
+    for name in ("weight_decay", "sparsity_weight"):
+        require(math.isfinite(config[name]) and config[name] >= 0, name, "a finite number >= 0")
+    require(0 < config["sparsity_target"] < 1, "sparsity_target", "in (0, 1), a mean sigmoid activation")
+    # A shift of the image's side or more can move every pixel out: blank training images.
+    require(0 <= config["shift"] < min(IMAGE_SIZE), "shift", f"in 0..{min(IMAGE_SIZE) - 1} (images are {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]})")
+    require(config["validation_size"] >= 0, "validation_size", ">= 0")
+    require(0 <= config["seed"] < 2**63, "seed", "in 0..2**63-1")
+    if config["cuda_graph"] and (config["device"] != "cuda" or config["optimizer"] == "lbfgs"):
+        raise UsageError(
+            f"--cuda-graph needs --device cuda and --optimizer sgd or adam, got --device {config['device']} "
+            f"--optimizer {config['optimizer']}"
+        )
+    if config["sparsity_weight"] > 0 and config["activation"] != "sigmoid":
+        raise UsageError(
+            f"the sparsity penalty (--sparsity-weight) needs activations in (0, 1) (sigmoid), "
+            f"got --activation {config['activation']}"
+        )
+
+
 def config_from_args(args: argparse.Namespace) -> Dict[str, Any]:
-    """The run's configuration as a JSON-serialisable dict, per-optimizer defaults filled in."""
+    """The run's configuration as a JSON-serialisable dict, per-optimizer defaults filled in and
+    every value checked (UsageError)."""
     config = vars(args).copy()
+    del config["debug"]  # how errors are reported, not part of the run
     config["hidden"] = [list(shape) for shape in args.hidden]
     if config["lr"] is None:
         config["lr"] = DEFAULT_LR[args.optimizer]
     if config["batch_size"] is None:
         config["batch_size"] = DEFAULT_BATCH_SIZE[args.optimizer]
-    for name in ("epochs", "batch_size", "threads"):
-        if config[name] < 1:
-            raise SystemExit(f"matnet_torch.train: --{name.replace('_', '-')} must be positive, got {config[name]}")
-    for name in ("shift", "validation_size"):
-        if config[name] < 0:
-            raise SystemExit(f"matnet_torch.train: --{name.replace('_', '-')} must be >= 0, got {config[name]}")
-    if config["sparsity_weight"] > 0 and config["activation"] != "sigmoid":
-        raise SystemExit(
-            f"matnet_torch.train: the sparsity penalty needs activations in (0, 1) (sigmoid), "
-            f"got --activation {config['activation']}"
-        )
+    validate(config)
     return config
+
+
+def check_validation_size(config: Dict[str, Any], training_images: int) -> None:
+    """UsageError if --validation-size would hold out every training image."""
+    if config["validation_size"] >= training_images:
+        raise UsageError(
+            f"--validation-size {config['validation_size']} leaves no training images: the training set "
+            f"holds {training_images}"
+        )
 
 
 def differing_options(saved: Dict[str, Any], requested: Dict[str, Any]) -> List[str]:
     """'--name: saved -> requested' for every non-runtime option that differs between two configs."""
     return [
-        f"--{name.replace('_', '-')}: {saved.get(name)!r} -> {value!r}"
+        f"{option(name)}: {saved.get(name)!r} -> {value!r}"
         for name, value in requested.items()
         if name not in RUNTIME_OPTIONS and saved.get(name) != value
     ]
@@ -141,9 +188,9 @@ def differing_options(saved: Dict[str, Any], requested: Dict[str, Any]) -> List[
 def build_model(config: Dict[str, Any]) -> nn.Module:
     """The MatNetClassifier that ``config`` describes, unit-norm reparametrised if it asks for it."""
     model = MatNetClassifier(
-        in_shape=(28, 28),
+        in_shape=IMAGE_SIZE,
         hidden_shapes=[tuple(shape) for shape in config["hidden"]],
-        num_classes=10,
+        num_classes=NUM_CLASSES,
         activation=config["activation"],
         head=config["head"],
     )

@@ -4,6 +4,11 @@ The whole training set is one float tensor; every epoch indexes it with a fresh 
 (no DataLoader: on two cores worker processes only compete with the arithmetic). All randomness of
 training (shuffling, augmentation) draws from one ``torch.Generator`` whose state is checkpointed
 with the model, optimiser and schedule after every epoch, so ``--resume`` continues bit for bit.
+The checkpoint payload (``common.checkpoint``, kind "mnist") is
+
+    {"epoch": int, "config": dict, "model": state_dict, "optimizer": state_dict,
+     "scheduler": state_dict, "rng": {"generator": uint8 tensor, "torch": uint8 tensor},
+     "history": [dict per epoch], "train_seconds": float}
 """
 import math
 import os
@@ -13,11 +18,14 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
-from .evaluate import evaluate, load_checkpoint
-from .regularizers import sparsity_penalty, weight_decay_penalty
-from .train_config import differing_options
+from ...regularizers import sparsity_penalty, weight_decay_penalty
+from ..common.checkpoint import load_checkpoint, payload_layout, save_checkpoint
+from ..common.cli import ToolError, UsageError
+from ..common.progress import progress_bar
+from ..common.training_step import Step, training_step
+from .config import differing_options
+from .evaluate import CHECKPOINT_KIND, evaluate
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -27,8 +35,8 @@ def make_optimizer(model: nn.Module, config: Dict[str, Any]) -> torch.optim.Opti
     parameters, lr = model.parameters(), config["lr"]
     if config["optimizer"] == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True)
-    if config["optimizer"] == "adam":
-        return torch.optim.Adam(parameters, lr=lr)
+    if config["optimizer"] == "adam":  # capturable: its step counter stays on the device, for CUDA graphs
+        return torch.optim.Adam(parameters, lr=lr, capturable=config["cuda_graph"])
     return torch.optim.LBFGS(parameters, lr=lr, max_iter=20, history_size=20, line_search_fn="strong_wolfe")
 
 
@@ -38,21 +46,26 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: Dict[str, Any]) -> 
     if config["schedule"] == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if config["schedule"] == "step":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[epochs // 2, 3 * epochs // 4], gamma=0.1)
+        # x0.1 from epoch E/2 on and x0.01 from 3E/4 on; LambdaLR rather than MultiStepLR, whose state
+        # holds a Counter, so that the checkpoint stays plain data.
+        milestones = (epochs // 2, 3 * epochs // 4)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.1 ** sum(epoch >= m for m in milestones))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image (N, H, W) translated by its own random (dy, dx) in [-max_shift, max_shift]², zero filled.
+    """Each image (N, H, W) translated by its own random (dy, dx) in [-max_shift, max_shift]², zero filled;
+    the shifts are drawn from ``generator`` (CPU) and applied on the images' device.
 
     One gather over the zero-padded batch: output pixel (r, c) of image i reads padded pixel
     (r + max_shift - dy_i, c + max_shift - dx_i).
     """
     n, height, width = images.shape
+    device = images.device
     padded = F.pad(images, (max_shift,) * 4).reshape(n, -1)
-    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n, 1, 1), generator=generator)
-    rows = torch.arange(height).view(1, height, 1) + max_shift - dy
-    columns = torch.arange(width).view(1, 1, width) + max_shift - dx
+    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n, 1, 1), generator=generator).to(device)
+    rows = torch.arange(height, device=device).view(1, height, 1) + max_shift - dy
+    columns = torch.arange(width, device=device).view(1, 1, width) + max_shift - dx
     index = rows * (width + 2 * max_shift) + columns
     return padded.gather(1, index.reshape(n, -1)).view(n, height, width)
 
@@ -71,49 +84,37 @@ def objective(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, conf
 
 
 def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    step: Step,
     images: torch.Tensor,
     labels: torch.Tensor,
     config: Dict[str, Any],
     generator: torch.Generator,
     description: str,
 ) -> Tuple[float, float]:
-    """One pass over (images, labels) in random batches; returns (mean objective, accuracy) on the
-    batches as they were trained on (augmented, before each step)."""
-    model.train()
-    order = torch.randperm(len(images), generator=generator)
-    total_loss, correct, seen = 0.0, 0, 0
-    with tqdm(total=len(images), desc=description, unit="img", leave=False, disable=None) as bar:
+    """One pass over (images, labels) in random batches, one ``step`` per batch; returns (mean objective,
+    accuracy) on the batches as they were trained on (augmented, before each step).
+
+    The shuffling and the shifts draw from ``generator`` on the CPU, whatever the device, so a seed
+    gives the same batches everywhere. The sums stay on the device (float64: the same arithmetic as
+    Python floats), read once per epoch, so that steps need not wait for each other.
+    """
+    order = torch.randperm(len(images), generator=generator).to(images.device)
+    total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
+    correct = torch.zeros((), dtype=torch.int64, device=images.device)
+    seen = 0
+    with progress_bar(len(images), description) as bar:
         for batch in order.split(config["batch_size"]):
             x, y = images[batch], labels[batch]
             if config["shift"] > 0:
                 x = random_shift(x, config["shift"], generator)
-            evaluations = []
-
-            def closure():
-                optimizer.zero_grad(set_to_none=True)
-                loss, logits = objective(model, x, y, config)
-                loss.backward()
-                evaluations.append((loss.detach(), logits.detach()))
-                return loss
-
-            # SGD and Adam call the closure once; LBFGS several times: report its first evaluation.
-            optimizer.step(closure)
-            loss, logits = evaluations[0]
-            total_loss += loss.item() * len(batch)
-            correct += (logits.argmax(dim=1) == y).sum().item()
+            loss, logits = step(x, y)
+            total_loss += loss.double() * len(batch)
+            correct += (logits.argmax(dim=1) == y).sum()
             seen += len(batch)
             bar.update(len(batch))
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
-    return total_loss / seen, correct / seen
-
-
-def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
-    """torch.save to a temporary file renamed over ``path``: an interrupted save keeps the previous one."""
-    temporary = f"{path}.tmp"
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+            if not bar.disable:  # a live loss synchronises with the device: only on a terminal
+                bar.set_postfix(loss=f"{total_loss.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}", refresh=False)
+    return total_loss.item() / seen, correct.item() / seen
 
 
 def restore(
@@ -130,16 +131,17 @@ def restore(
     schedule, the data order and the model all depend on them.
     """
     if not os.path.exists(path):
-        raise SystemExit(f"matnet_torch.train: --resume: no checkpoint at {path}")
-    checkpoint = load_checkpoint(path)
-    differences = differing_options(checkpoint["config"], config)
-    if differences:
-        raise SystemExit(f"matnet_torch.train: --resume with options that differ from {path}: " + "; ".join(differences))
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["scheduler"])
-    generator.set_state(checkpoint["rng"]["generator"])
-    torch.set_rng_state(checkpoint["rng"]["torch"])
+        raise ToolError(f"--resume: no checkpoint at {path}")
+    checkpoint = load_checkpoint(path, CHECKPOINT_KIND)
+    with payload_layout(path, "a MNIST training state"):
+        differences = differing_options(checkpoint["config"], config)
+        if differences:
+            raise UsageError(f"--resume with options that differ from {path}: " + "; ".join(differences))
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        generator.set_state(checkpoint["rng"]["generator"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
     print(f"resuming {path} after epoch {checkpoint['epoch']} of {config['epochs']}")
     return checkpoint["history"], checkpoint["train_seconds"]
 
@@ -165,19 +167,17 @@ def fit(
     if config["resume"]:
         history, train_seconds = restore(path, config, model, optimizer, scheduler, generator)
     elif os.path.exists(path):
-        raise SystemExit(f"matnet_torch.train: {path} exists; pass --resume to continue it, or choose another --out")
+        raise UsageError(f"{path} exists; pass --resume to continue it, or choose another --out")
 
+    step = training_step(lambda x, y: objective(model, x, y, config), optimizer, config["cuda_graph"])
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_accuracy = train_epoch(
-            model, optimizer, *train, config, generator, f"epoch {epoch}/{config['epochs']}"
-        )
+        lr = float(optimizer.param_groups[0]["lr"])
+        model.train()
+        train_loss, train_accuracy = train_epoch(step, *train, config, generator, f"epoch {epoch}/{config['epochs']}")
         if not math.isfinite(train_loss):
-            raise SystemExit(
-                f"matnet_torch.train: training diverged in epoch {epoch} (loss {train_loss}); {path} keeps "
-                "the last finite epoch. Try a smaller --lr."
-            )
+            kept = f"{path} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
+            raise ToolError(f"training diverged in epoch {epoch} (loss {train_loss}); {kept}. Try a smaller --lr.")
         scheduler.step()
         record = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_accuracy": train_accuracy}
         summary = f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  train loss {train_loss:.4f} acc {train_accuracy:.4f}"
@@ -188,7 +188,7 @@ def fit(
         train_seconds += record["seconds"]
         history.append(record)
         print(f"{summary}  {record['seconds']:.1f} s", flush=True)
-        save_checkpoint(path, {
+        save_checkpoint(path, kind=CHECKPOINT_KIND, payload={
             "epoch": epoch,
             "config": config,
             "model": model.state_dict(),
