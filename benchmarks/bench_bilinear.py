@@ -6,9 +6,14 @@ ratio (plain PyTorch time / matnet time, so > 1 means matnet is faster), useful 
 float32 GEMM peak measured in the same run, and memory: the bytes autograd keeps between forward
 and backward (all of it on CPU; on CUDA also the allocator's peak during forward+backward).
 
-    python benchmarks/bench_bilinear.py                # the issue's table, 1 and 2 threads
+On the CPU it prints one table per CPU kernel variant this CPU supports (avx512, avx2, default:
+see matnet_torch.cpu_capability), each against plain PyTorch measured beside it.
+
+    python benchmarks/bench_bilinear.py                # every variant, 1 and 2 threads
+    python benchmarks/bench_bilinear.py --threads 1 --cpu-capabilities avx2
     python benchmarks/bench_bilinear.py --threads 2 --device cuda
 """
+import platform
 import argparse
 import statistics
 import time
@@ -115,10 +120,39 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts (default: 1 2)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--min-seconds", type=float, default=0.2, help="time per measurement round (default: 0.2)")
+    parser.add_argument(
+        "--cpu-capabilities",
+        nargs="+",
+        default=matnet_torch.supported_cpu_capabilities(),
+        help=f"CPU kernel variants to time (default: all this CPU supports: {matnet_torch.supported_cpu_capabilities()})",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
 
     print(f"torch {torch.__version__}, matnet_torch {matnet_torch.__version__}, device {device}, activation sigmoid")
+    if device.type == "cpu":
+        print(f"CPU: {cpu_model()}")
+        for capability in args.cpu_capabilities:
+            matnet_torch.set_cpu_capability(capability)
+            print(f"\n=== CPU kernels: {capability}")
+            print_tables(args, device)
+    else:
+        print_tables(args, device)
+
+
+def cpu_model():
+    """The CPU's model name (Linux /proc/cpuinfo, else platform)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def print_tables(args, device):
     header = (f"{'shape':>15} {'N':>5} {'thr':>3} | {'fwd ms':>8} {'torch':>8} {'ratio':>5} | {'f+b ms':>8} {'torch':>8} "
               f"{'ratio':>5} | {'GFLOP/s f+b':>11} {'% peak':>6} | {'saved MiB':>9} {'torch':>7}")
     for threads in args.threads:

@@ -1,5 +1,6 @@
 """Shared tables for the operator tests: devices (CUDA cases skip at collection without a GPU),
-dtypes per device, shapes and input layouts; and a tiny synthetic MNIST for the tools' tests."""
+CPU kernel variants, dtypes per device, shapes and input layouts; and a tiny synthetic MNIST for the
+tools' tests."""
 import numpy as np
 import pytest
 import torch
@@ -11,6 +12,17 @@ CUDA_AVAILABLE = torch.cuda.is_available() and matnet_torch.has_cuda_kernels()
 requires_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU and a CUDA build of matnet_torch")
 
 DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
+
+CPU_CAPABILITIES = matnet_torch.supported_cpu_capabilities()
+
+
+@pytest.fixture(params=CPU_CAPABILITIES)
+def cpu_kernels(request):
+    """Runs a test under each CPU kernel variant this CPU supports (csrc/cpu/capability.h)."""
+    previous = matnet_torch.cpu_capability()
+    matnet_torch.set_cpu_capability(request.param)
+    yield request.param
+    matnet_torch.set_cpu_capability(previous)
 DTYPES = {
     "cpu": [torch.float32, torch.float64],
     "cuda": [torch.float32, torch.float64, torch.float16, torch.bfloat16],

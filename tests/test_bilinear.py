@@ -1,5 +1,6 @@
 """matnet::bilinear against the pure-PyTorch reference: forward and gradients over
-device × dtype × activation × bias × shape × layout, gradcheck, and double backward."""
+device × dtype × activation × bias × shape × layout, gradcheck, and double backward, each under
+every CPU kernel variant this CPU supports."""
 import itertools
 
 import pytest
@@ -8,6 +9,8 @@ import torch
 import matnet_torch
 from matnet_torch import reference
 from conftest import DEVICE_DTYPES, DEVICES, LAYOUTS, SHAPE_IDS, SHAPES, TOLERANCES, make_layout
+
+pytestmark = pytest.mark.usefixtures("cpu_kernels")
 
 
 def make_inputs(x_shape, out_shape, dtype, device, bias=True, seed=0):
@@ -144,3 +147,20 @@ def test_result_does_not_depend_on_thread_count(threads):
     expected = torch.autograd.grad(reference.bilinear(*inputs, activation="sigmoid").square().sum(), inputs)
     for grad, ref_grad in zip(grads, expected):
         torch.testing.assert_close(grad, ref_grad)
+
+
+def test_gradients_are_the_same_bits_for_any_thread_count():
+    """The sums over samples (dU, dV, dB) are taken in fixed slots of samples, whichever thread runs
+    them, so training is bit-for-bit reproducible across thread counts."""
+    inputs = [t.requires_grad_() for t in make_inputs((1000, 9, 8), (5, 6), torch.float32, "cpu")]
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            y = matnet_torch.bilinear(*inputs, activation="sigmoid")
+            results.append([y, *torch.autograd.grad(y.square().sum(), inputs)])
+    finally:
+        torch.set_num_threads(previous)
+    for one_thread, two_threads in zip(*results):
+        assert torch.equal(one_thread, two_threads)

@@ -8,7 +8,7 @@
                    progress.py    progress_bar, the training loops' transient tqdm bar
                    figures.py     mosaic, grid, show_image, save_figure (matplotlib, Agg)
                    devices.py     DEVICES, training_device: the --device option, checked up front
-                   reproducibility.py  thread_independent_blas: MKL mode for thread-count-independent bits
+                   reproducibility.py  thread_independent_blas, single_threaded: bits independent of --threads
                    training_step.py  training_step(objective, optimizer, cuda_graph): one optimiser
                                   step, eager or replayed from a CUDA graph (--cuda-graph)
     apps/mnist/    the MNIST classifier (paper section 4.1): ``python -m matnet_torch.train`` and

@@ -17,6 +17,7 @@ from ...nn.models import HEADS
 from ...regularizers import constrain_unit_rows
 from ..common.cli import ArgumentParser, UsageError
 from ..common.devices import DEVICES
+from ..common.reproducibility import single_threaded
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
 SCHEDULES = ("cosine", "step", "none")
@@ -186,7 +187,8 @@ def differing_options(saved: Dict[str, Any], requested: Dict[str, Any]) -> List[
 
 
 def build_model(config: Dict[str, Any]) -> nn.Module:
-    """The MatNetClassifier that ``config`` describes, unit-norm reparametrised if it asks for it."""
+    """The MatNetClassifier that ``config`` describes, unit-norm reparametrised if it asks for it, its
+    head single-threaded so that the tools' results do not depend on --threads."""
     model = MatNetClassifier(
         in_shape=IMAGE_SIZE,
         hidden_shapes=[tuple(shape) for shape in config["hidden"]],
@@ -196,6 +198,7 @@ def build_model(config: Dict[str, Any]) -> nn.Module:
     )
     if config["unit_norm"]:
         constrain_unit_rows(model)
+    single_threaded(model.head)  # MKL's products are thread-count dependent: common/reproducibility.py
     return model
 
 
