@@ -149,6 +149,35 @@ def test_sixteen_bit_cpu_input_outside_autocast_is_a_clear_error():
         matnet_torch.bilinear(x, u, v, b, "tanh")
 
 
+def multimodal_inputs(device, dtypes):
+    """Two modalities of different shapes (3, p_j, q_j) mapped to 4×5, in float32, x^j cast to dtypes[j]."""
+    xs = [torch.rand(3, 6, 7, device=device).to(dtypes[0]), torch.rand(3, 2, 9, device=device).to(dtypes[1])]
+    us = [torch.randn(4, x.shape[-2], device=device) for x in xs]
+    vs = [torch.randn(5, x.shape[-1], device=device) for x in xs]
+    return xs, us, vs, torch.randn(4, 5, device=device)
+
+
+@pytest.mark.parametrize("dtypes", [(torch.bfloat16,) * 2, (torch.float16, torch.bfloat16), (torch.float32,) * 2],
+                         ids=["bfloat16", "mixed", "float32"])
+def test_cpu_autocast_of_multi_bilinear_is_the_float32_operator_in_the_modalities_dtype(dtypes):
+    torch.manual_seed(0)
+    xs, us, vs, b = multimodal_inputs("cpu", dtypes)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = torch.ops.matnet.multi_bilinear(xs, us, vs, b, "sigmoid")
+    result = torch.promote_types(*dtypes)  # float16 with bfloat16 promotes to float32
+    assert y.dtype == result
+    expected = torch.ops.matnet.multi_bilinear([x.float() for x in xs], us, vs, b, "sigmoid").to(result)
+    assert torch.equal(y, expected)
+
+
+@requires_cuda
+@pytest.mark.parametrize("autocast_dtype", SIXTEEN_BIT, ids=str)
+def test_cuda_autocast_of_multi_bilinear_runs_in_the_autocast_dtype(autocast_dtype):
+    xs, us, vs, b = multimodal_inputs("cuda", (torch.float32,) * 2)
+    with torch.autocast("cuda", dtype=autocast_dtype):
+        assert torch.ops.matnet.multi_bilinear(xs, us, vs, b, "sigmoid").dtype == autocast_dtype
+
+
 @requires_cuda
 @pytest.mark.parametrize("activation", matnet_torch.ACTIVATIONS)
 @pytest.mark.parametrize("autocast_dtype", SIXTEEN_BIT, ids=str)

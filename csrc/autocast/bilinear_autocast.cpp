@@ -1,5 +1,5 @@
 // Autocast (mixed precision) kernels of matnet::bilinear: what the operator does inside
-// torch.autocast regions. The rule, per device:
+// torch.autocast regions (matnet::multi_bilinear follows the same rule). The rule, per device:
 //
 // CPU (torch.autocast("cpu"), bfloat16 or float16): the operator runs in float32 and returns the
 //   dtype of x. The CPU kernels exist for float32 and float64 only, and a float32 run is both the
