@@ -41,6 +41,8 @@ def operator_library():
         + sources("meta/*.cpp")
         + sources("fallbacks/*.cpp")
         + sources("autograd/*.cpp")
+        + sources("autocast/*.cpp")
+        + sources("api/*.cpp")
     )
     cxx_flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
     if with_cuda:
@@ -68,7 +70,11 @@ setup(
     name="matnet_torch",
     version="0.1.0",
     description="Matrix Neural Networks (MatNet) for PyTorch: fused C++/CUDA bilinear layers, models and tools",
-    packages=find_packages(include=["matnet_torch", "matnet_torch.*"]),
+    # The C++ API ships inside the package: the public headers (csrc/include, installed as
+    # matnet_torch/include) and the CMake package config (matnet_torch/share/cmake).
+    packages=find_packages(include=["matnet_torch", "matnet_torch.*"]) + ["matnet_torch.include"],
+    package_dir={"matnet_torch.include": "csrc/include"},
+    package_data={"matnet_torch": ["share/cmake/matnet_torch/*.cmake"], "matnet_torch.include": ["matnet/*.h"]},
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "numpy", "tqdm", "matplotlib", "pillow", "scikit-image"],
     ext_modules=[operator_library()],

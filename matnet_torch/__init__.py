@@ -4,12 +4,14 @@ Y = σ(U X Vᵀ + B) over batches of matrices, as fused C++/CUDA operators regis
 PyTorch dispatcher (``torch.ops.matnet``), with modules, models, regularisers and training tools.
 """
 from ._library import cpu_capability, has_cuda_kernels, set_cpu_capability, supported_cpu_capabilities
+from .cmake import cmake_prefix_path
 from .functional import ACTIVATIONS, bilinear, multi_bilinear
 
 __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "bilinear",
+    "cmake_prefix_path",
     "cpu_capability",
     "has_cuda_kernels",
     "multi_bilinear",

@@ -65,7 +65,7 @@ def test_libtorch_program_gets_gradients_from_cpp_autograd(tmp_path):
     library = Path(matnet_torch._library.library_path)
     torch_lib = Path(torch.__file__).parent / "lib"
     program = tmp_path / "bilinear_autograd"
-    run([CXX, "-O1", *torch_compile_flags(), ROOT / "examples/cpp/bilinear_autograd.cpp", "-o", program,
+    run([CXX, "-O1", *torch_compile_flags(), f"-I{ROOT / 'csrc/include'}", ROOT / "examples/cpp/bilinear_autograd.cpp", "-o", program,
          f"-L{torch_lib}", "-Wl,--no-as-needed", str(library), "-ltorch", "-ltorch_cpu", "-lc10",
          f"-Wl,-rpath,{torch_lib}:{library.parent}"])
     result = run([program])

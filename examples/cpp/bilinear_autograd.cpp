@@ -1,12 +1,12 @@
 // A LibTorch program (no Python) that calls matnet::bilinear through the dispatcher and gets its
 // gradients from the autograd registered in C++, checked against the same layer written with ATen
-// ops. Build (see README): link against libtorch and matnet_torch/_C*.so.
+// ops. Built by examples/cpp/CMakeLists.txt.
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 
 #include <iostream>
 
-#include "../../csrc/matnet_ops.h"
+#include <matnet/matnet.h>
 
 int main() {
   at::manual_seed(0);

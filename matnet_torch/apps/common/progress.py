@@ -2,16 +2,17 @@
 
 API:
 
-    with progress_bar(total, description, unit="img") as bar:
+    with progress_bar(total, description, unit="img", show=True) as bar:
         bar.update(count)
         bar.set_postfix(loss=..., refresh=False)
 
 A tqdm bar that disappears when done (the loops print one summary line per epoch instead) and is off
-when stderr is not a terminal, so logs and captured output hold only the summaries.
+when stderr is not a terminal, so logs and captured output hold only the summaries; ``show=False``
+turns it off (the processes of a torchrun other than rank 0).
 """
 from tqdm import tqdm
 
 
-def progress_bar(total: int, description: str, unit: str = "img") -> tqdm:
-    """A transient tqdm bar over ``total`` units, disabled on non-terminals."""
-    return tqdm(total=total, desc=description, unit=unit, leave=False, disable=None)
+def progress_bar(total: int, description: str, unit: str = "img", show: bool = True) -> tqdm:
+    """A transient tqdm bar over ``total`` units, disabled on non-terminals and unless ``show``."""
+    return tqdm(total=total, desc=description, unit=unit, leave=False, disable=None if show else True)

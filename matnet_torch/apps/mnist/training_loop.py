@@ -4,7 +4,8 @@ The whole training set is one float tensor; every epoch indexes it with a fresh 
 (no DataLoader: on two cores worker processes only compete with the arithmetic). All randomness of
 training (shuffling, augmentation) draws from one ``torch.Generator`` whose state is checkpointed
 with the model, optimiser and schedule after every epoch (``common.training_state``, kind "mnist"),
-so ``--resume`` continues bit for bit.
+so ``--resume`` continues bit for bit. Under torchrun every process draws the same batches and trains
+on its share of each (``common.distributed``); rank 0 prints and writes the checkpoints.
 """
 import math
 import os
@@ -17,6 +18,7 @@ from torch.nn import functional as F
 
 from ...regularizers import sparsity_penalty, weight_decay_penalty
 from ..common.cli import ToolError
+from ..common.distributed import Processes
 from ..common.progress import progress_bar
 from ..common.training_state import save_training_state, start_training
 from ..common.training_step import Step, training_step
@@ -43,9 +45,11 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return padded.gather(1, index.reshape(n, -1)).view(n, height, width)
 
 
-def objective(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(cross-entropy + the configured penalties, logits) of one batch."""
-    logits, hidden = model.forward_with_hidden(images)
+def objective(model: nn.Module, forward_with_hidden, images: torch.Tensor, labels: torch.Tensor,
+              config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(cross-entropy + the configured penalties, logits) of one batch; ``forward_with_hidden`` is the
+    model's, or its DistributedDataParallel wrapper (``Processes.parallel``)."""
+    logits, hidden = forward_with_hidden(images)
     loss = F.cross_entropy(logits, labels)
     if config["weight_decay"] > 0:
         loss = loss + weight_decay_penalty(model, config["weight_decay"])
@@ -63,31 +67,38 @@ def train_epoch(
     config: Dict[str, Any],
     generator: torch.Generator,
     description: str,
+    processes: Processes = Processes(),
 ) -> Tuple[float, float]:
     """One pass over (images, labels) in random batches, one ``step`` per batch; returns (mean objective,
     accuracy) on the batches as they were trained on (augmented, before each step).
 
     The shuffling and the shifts draw from ``generator`` on the CPU, whatever the device, so a seed
-    gives the same batches everywhere. The sums stay on the device (float64: the same arithmetic as
-    Python floats), read once per epoch, so that steps need not wait for each other.
+    gives the same batches everywhere, and every process of a torchrun the same global batches, of
+    which it trains on its share. The sums stay on the device (float64: the same arithmetic as
+    Python floats), read once per epoch (and then summed over the processes), so that steps need not
+    wait for each other.
     """
     order = torch.randperm(len(images), generator=generator).to(images.device)
     total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
     correct = torch.zeros((), dtype=torch.int64, device=images.device)
     seen = 0
-    with progress_bar(len(images), description) as bar:
+    with progress_bar(len(images), description, show=processes.is_main) as bar:
         for batch in order.split(config["batch_size"]):
             x, y = images[batch], labels[batch]
             if config["shift"] > 0:
                 x = random_shift(x, config["shift"], generator)
+            share = processes.share(len(batch))
+            x, y = x[share], y[share]
             loss, logits = step(x, y)
-            total_loss += loss.double() * len(batch)
+            total_loss += loss.double() * len(y)
             correct += (logits.argmax(dim=1) == y).sum()
-            seen += len(batch)
+            seen += len(y)
             bar.update(len(batch))
             if not bar.disable:  # a live loss synchronises with the device: only on a terminal
                 bar.set_postfix(loss=f"{total_loss.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}", refresh=False)
-    return total_loss.item() / seen, correct.item() / seen
+    processes.sum(total_loss)
+    processes.sum(correct)
+    return total_loss.item() / len(images), correct.item() / len(images)
 
 
 def fit(
@@ -95,34 +106,40 @@ def fit(
     train: Tuple[torch.Tensor, torch.Tensor],
     validation: Optional[Tuple[torch.Tensor, torch.Tensor]],
     config: Dict[str, Any],
+    processes: Processes = Processes(),
 ) -> Dict[str, Any]:
     """Trains ``model`` for config["epochs"] epochs, or what remains of them with config["resume"].
 
-    Writes ``config["out"]/checkpoint.pt`` after every epoch and prints one summary line per epoch.
+    Writes ``config["out"]/checkpoint.pt`` after every epoch and prints one summary line per epoch
+    (rank 0 only, which also alone measures the validation accuracy; every process resumes from the
+    checkpoint, so under torchrun on several machines --out must be on a shared file system).
     Returns {"history": one dict per epoch, "train_seconds": wall time of all epochs, resumed runs
     included (training steps plus the per-epoch validation)}.
     """
     path = os.path.join(config["out"], CHECKPOINT_NAME)
     state, history, train_seconds = start_training(path, CHECKPOINT_KIND, model, config, RUNTIME_OPTIONS)
     optimizer, scheduler, generator = state.optimizer, state.scheduler, state.generator
-    step = training_step(lambda x, y: objective(model, x, y, config), optimizer, config["cuda_graph"])
+    forward_with_hidden = processes.parallel(model, "forward_with_hidden")
+    step = training_step(lambda x, y: objective(model, forward_with_hidden, x, y, config), optimizer, config["cuda_graph"])
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()
         lr = float(optimizer.param_groups[0]["lr"])
         model.train()
-        train_loss, train_accuracy = train_epoch(step, *train, config, generator, f"epoch {epoch}/{config['epochs']}")
+        train_loss, train_accuracy = train_epoch(step, *train, config, generator, f"epoch {epoch}/{config['epochs']}", processes)
         if not math.isfinite(train_loss):
             kept = f"{path} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
             raise ToolError(f"training diverged in epoch {epoch} (loss {train_loss}); {kept}. Try a smaller --lr.")
         scheduler.step()
         record = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_accuracy": train_accuracy}
         summary = f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  train loss {train_loss:.4f} acc {train_accuracy:.4f}"
-        if validation is not None:
+        if validation is not None and processes.is_main:
             record["validation_accuracy"], record["validation_loss"] = evaluate(model, *validation)
             summary += f"  validation loss {record['validation_loss']:.4f} acc {record['validation_accuracy']:.4f}"
         record["seconds"] = time.perf_counter() - started
         train_seconds += record["seconds"]
         history.append(record)
+        if not processes.is_main:
+            continue
         print(f"{summary}  {record['seconds']:.1f} s", flush=True)
         save_training_state(path, CHECKPOINT_KIND, state, epoch, config, history, train_seconds)
     return {"history": history, "train_seconds": train_seconds}
