@@ -13,7 +13,7 @@ stop_after = None
 if arguments[0] == "--stop-after-epoch":
     stop_after, arguments = int(arguments[1]), arguments[2:]
 record = {"batch_sizes": [], "checkpoints": []}
-train_on_share, save_checkpoint = training_loop.objective, training_loop.save_checkpoint
+train_on_share, save_training_state = training_loop.objective, training_loop.save_training_state
 
 
 def recording_objective(model, forward_with_hidden, images, labels, config):
@@ -21,14 +21,14 @@ def recording_objective(model, forward_with_hidden, images, labels, config):
     return train_on_share(model, forward_with_hidden, images, labels, config)
 
 
-def recording_save(path, kind, payload):
-    save_checkpoint(path, kind=kind, payload=payload)
-    record["checkpoints"].append(payload["epoch"])
-    if payload["epoch"] == stop_after:
+def recording_save(path, kind, state, epoch, *rest):
+    save_training_state(path, kind, state, epoch, *rest)
+    record["checkpoints"].append(epoch)
+    if epoch == stop_after:
         raise KeyboardInterrupt
 
 
-training_loop.objective, training_loop.save_checkpoint = recording_objective, recording_save
+training_loop.objective, training_loop.save_training_state = recording_objective, recording_save
 status = train.main(arguments)
 with open(os.path.join(record_dir, f"rank{os.environ['RANK']}.json"), "w") as file:
     json.dump(record, file)
