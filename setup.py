@@ -32,12 +32,21 @@ def sources(pattern):
 def operator_library():
     with_cuda, reason = cuda_choice()
     print(f"matnet_torch: {'building' if with_cuda else 'not building'} CUDA kernels: {reason}")
-    common = sources("*.cpp") + sources("cpu/*.cpp") + sources("meta/*.cpp") + sources("autograd/*.cpp")
+    # cpu/lanes/ holds one translation unit per instruction set, each compiled for its ISA by a
+    # target pragma (so the files build in parallel and the others stay portable).
+    common = (
+        sources("*.cpp")
+        + sources("cpu/*.cpp")
+        + sources("cpu/lanes/*.cpp")
+        + sources("meta/*.cpp")
+        + sources("fallbacks/*.cpp")
+        + sources("autograd/*.cpp")
+    )
     cxx_flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
     if with_cuda:
         extension = CUDAExtension(
             "matnet_torch._C",
-            common + ["csrc/cuda/bilinear_cuda.cpp", "csrc/cuda/bilinear_kernels.cu"],
+            common + ["csrc/cuda/bilinear_cuda.cpp", "csrc/cuda/multi_bilinear_cuda.cpp", "csrc/cuda/bilinear_kernels.cu"],
             define_macros=[("WITH_CUDA", None)],
             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr"]},
             extra_link_args=["-fopenmp"],

@@ -19,10 +19,12 @@ enum class Activation : int { Identity = 0, Sigmoid = 1, Tanh = 2, Relu = 3 };
 
 // e^z for float on the host as a polynomial that compilers vectorise (std::exp is a library call
 // they do not): z = k ln2 + r with |r| <= ln2/2, e^r by Cephes' degree-6 polynomial (about 2 ulp),
-// 2^k assembled in the exponent bits. z is clamped to [-87, 88] so 2^k stays a normal float; the
-// sigmoid and tanh built on it saturate there anyway.
+// 2^k assembled in the exponent bits of two factors 2^⌊k/2⌋ · 2^(k−⌊k/2⌋), each a normal float, so
+// that the product underflows gradually to the subnormals and 0 (z < −87.3) and overflows to +inf
+// (z > 88.72) exactly as e^z does in float. z is clamped to [−104, 89] (e^z is 0 and +inf beyond);
+// NaN stays NaN.
 MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
-  z = z < -87.0f ? -87.0f : (z > 88.0f ? 88.0f : z);
+  z = z < -104.0f ? -104.0f : (z > 89.0f ? 89.0f : z);
   const float t = z * 1.44269504088896341f;
   const int k = static_cast<int>(t + (t >= 0.0f ? 0.5f : -0.5f));
   const float r = z - static_cast<float>(k) * 0.693359375f + static_cast<float>(k) * 2.12194440e-4f;
@@ -33,28 +35,37 @@ MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float e_r = p * r * r + r + 1.0f;
-  const int bits = (k + 127) << 23;
-  float two_to_k;
-  __builtin_memcpy(&two_to_k, &bits, sizeof(float));
-  return e_r * two_to_k;
+  const int k_low = k >> 1, k_high = k - k_low;  // each in [−76, 64]
+  const int bits_low = (k_low + 127) << 23, bits_high = (k_high + 127) << 23;
+  float two_to_low, two_to_high;
+  __builtin_memcpy(&two_to_low, &bits_low, sizeof(float));
+  __builtin_memcpy(&two_to_high, &bits_high, sizeof(float));
+  return (e_r * two_to_high) * two_to_low;
 }
 
-// tanh z. On the host for float: 1 − 2/(e^{2z} + 1), which saturates to ±1 without overflow, but
-// cancels near 0, where the odd Taylor series to z⁹ is used instead (relative error < 1e-7 for
-// |z| < 1/4). Both sides are computed and blended, so the loop still vectorises.
+// tanh z. On the host for float, through the odd symmetry tanh z = sign(z)·tanh|z| and
+// tanh a = 1 − 2/(e^{2a} + 1) for a = |z|: the small term 2/(e^{2a} + 1) carries only a few ulp of
+// relative error, so 1 minus it is rounded almost exactly and saturates to 1 (for a ≥ 44.5, where
+// e^{2a} is +inf) as torch's tanh does; that keeps the gradient 1 − y² of saturated units as
+// accurate as torch's. Near 0 the formula cancels, so the odd Taylor series to z⁹ is used for
+// |z| < 1/4 (relative error < 1e-7), evaluated at |z| clamped to 1/4 so it never overflows. Both
+// sides are computed and blended, so the loop still vectorises. NaN stays NaN.
 template <typename T>
 MATNET_HOST_DEVICE inline T hyperbolic_tangent(T z) {
 #if defined(__CUDA_ARCH__)
   return tanh(z);
 #else
   if constexpr (std::is_same_v<T, float>) {
-    const float z2 = z * z;
+    const float a = __builtin_fabsf(z);
+    const float small = a < 0.25f ? a : 0.25f;
+    const float s2 = small * small;
     const float series =
-        z * (1.0f + z2 * (-1.0f / 3 + z2 * (2.0f / 15 + z2 * (-17.0f / 315 + z2 * (62.0f / 2835)))));
-    const float formula = 1.0f - 2.0f / (exp_polynomial(2.0f * z) + 1.0f);
-    // An arithmetic blend, not `cond ? series : formula`, which GCC turns into a branch.
-    const float use_series = z2 < 0.0625f ? 1.0f : 0.0f;
-    return use_series * series + (1.0f - use_series) * formula;
+        small * (1.0f + s2 * (-1.0f / 3 + s2 * (2.0f / 15 + s2 * (-17.0f / 315 + s2 * (62.0f / 2835)))));
+    const float formula = 1.0f - 2.0f / (exp_polynomial(2.0f * a) + 1.0f);
+    // An arithmetic blend, not `cond ? series : formula`, which GCC turns into a branch; both
+    // sides are finite for finite z, and NaN reaches the result through `formula`.
+    const float use_series = a < 0.25f ? 1.0f : 0.0f;
+    return __builtin_copysignf(use_series * series + (1.0f - use_series) * formula, z);
   } else {
     return std::tanh(z);
   }
@@ -74,7 +85,8 @@ MATNET_HOST_DEVICE inline T exponential(T z) {
 #endif
 }
 
-// σ(z).
+// σ(z), with torch's special values: sigmoid and tanh saturate to their limits at ±inf and overflow
+// to them as torch's do; relu keeps NaN (torch.relu does), so a diverged input is not hidden.
 template <Activation A, typename T>
 MATNET_HOST_DEVICE inline T activate(T z) {
   if constexpr (A == Activation::Sigmoid) {
@@ -82,24 +94,26 @@ MATNET_HOST_DEVICE inline T activate(T z) {
   } else if constexpr (A == Activation::Tanh) {
     return hyperbolic_tangent(z);
   } else if constexpr (A == Activation::Relu) {
-    return z > T(0) ? z : T(0);
+    return z < T(0) ? T(0) : z;
   } else {
     return z;
   }
 }
 
-// σ'(z) written through the output y = σ(z), so the pre-activation need not be saved:
-// sigmoid y(1−y) · tanh 1−y² · relu [y>0] · identity 1.
+// ∂L/∂z from g = ∂L/∂y and the output y = σ(z), so the pre-activation need not be saved:
+// sigmoid g·y(1−y) · tanh g·(1−y²) · relu g·[y>0] · identity g. relu selects instead of
+// multiplying, as torch's threshold_backward does: a NaN or inf in g of an inactive unit gives 0,
+// and a NaN output passes g through.
 template <Activation A, typename T>
-MATNET_HOST_DEVICE inline T activation_derivative_from_output(T y) {
+MATNET_HOST_DEVICE inline T activation_backward(T g, T y) {
   if constexpr (A == Activation::Sigmoid) {
-    return y * (T(1) - y);
+    return g * ((T(1) - y) * y);
   } else if constexpr (A == Activation::Tanh) {
-    return T(1) - y * y;
+    return g * (T(1) - y * y);
   } else if constexpr (A == Activation::Relu) {
-    return y > T(0) ? T(1) : T(0);
+    return y <= T(0) ? T(0) : g;
   } else {
-    return T(1);
+    return g;
   }
 }
 

@@ -21,25 +21,68 @@ void check_matrix(const char* op, const char* name, const at::Tensor& t, const c
 }
 
 // Floating point everywhere; on the CPU the kernels are written for float32 and float64 only.
-void check_dtype(const char* op, const at::Tensor& x) {
+void check_dtype(const char* op, const char* name, const at::Tensor& x) {
   const auto dtype = x.scalar_type();
   TORCH_CHECK(
-      at::isFloatingType(dtype), op, ": x must be a floating-point tensor, got ", dtype);
+      at::isFloatingType(dtype), op, ": ", name, " must be a floating-point tensor, got ", dtype);
   TORCH_CHECK(
       !x.device().is_cpu() || dtype == at::kFloat || dtype == at::kDouble,
-      op, ": x has dtype ", dtype, ", which has no cpu kernel (float32 and float64 do)");
-}
-
-void check_like_x(const char* op, const char* name, const at::Tensor& t, const at::Tensor& x) {
-  TORCH_CHECK(
-      t.scalar_type() == x.scalar_type(),
-      op, ": expected ", name, " to have the dtype of x (", x.scalar_type(), "), got ", t.scalar_type());
-  TORCH_CHECK(
-      t.device() == x.device(),
-      op, ": expected x and ", name, " on the same device, got ", x.device(), " and ", t.device());
+      op, ": ", name, " has dtype ", dtype, ", which has no cpu kernel (float32 and float64 do)");
 }
 
 }  // namespace
+
+void check_like_x(const char* op, const char* name, const at::Tensor& t, const char* x_name, const at::Tensor& x) {
+  TORCH_CHECK(
+      t.scalar_type() == x.scalar_type(),
+      op, ": expected ", name, " to have the dtype of ", x_name, " (", x.scalar_type(), "), got ", t.scalar_type());
+  TORCH_CHECK(
+      t.device() == x.device(),
+      op, ": expected ", x_name, " and ", name, " on the same device, got ", x.device(), " and ", t.device());
+}
+
+void check_bilinear_input(const char* op, const BilinearInputNames& names, const at::Tensor& x, const at::Tensor& u,
+                          const at::Tensor& v) {
+  TORCH_CHECK(
+      x.dim() >= 2, op, ": ", names.x, " must have at least 2 dimensions (..., p, q), got shape ", x.sym_sizes());
+  check_matrix(op, names.u, u, "(m, p)");
+  check_matrix(op, names.v, v, "(n, q)");
+  check_dtype(op, names.x, x);
+  check_like_x(op, names.u, u, names.x, x);
+  check_like_x(op, names.v, v, names.x, x);
+  TORCH_CHECK(
+      u.sym_size(1) == x.sym_size(-2),
+      op, ": ", names.u, ".size(1) (", u.sym_size(1), ") must equal ", names.x, ".size(-2) (", x.sym_size(-2), ")");
+  TORCH_CHECK(
+      v.sym_size(1) == x.sym_size(-1),
+      op, ": ", names.v, ".size(1) (", v.sym_size(1), ") must equal ", names.x, ".size(-1) (", x.sym_size(-1), ")");
+}
+
+void check_output_indexable(const char* op, c10::SymIntArrayRef shape) {
+  int64_t elements = 1;
+  for (const c10::SymInt& size : shape) {
+    const std::optional<int64_t> concrete = size.maybe_as_int();
+    if (!concrete.has_value()) return;  // symbolic (torch.compile): checked when it runs
+    TORCH_CHECK(!__builtin_mul_overflow(elements, *concrete, &elements), op, ": the output would have shape ", shape,
+                ", more elements than a tensor can index (2^63 - 1)");
+  }
+}
+
+void check_bias(const char* op, const std::optional<at::Tensor>& bias, const char* x_name, const at::Tensor& x,
+                const c10::SymInt& m, const c10::SymInt& n) {
+  if (!bias.has_value()) return;
+  const at::Tensor& b = *bias;
+  check_like_x(op, "bias", b, x_name, x);
+  TORCH_CHECK(
+      b.dim() == 2 && b.sym_size(0) == m && b.sym_size(1) == n,
+      op, ": bias must have shape [m, n] = [", m, ", ", n, "], got ", b.sym_sizes());
+}
+
+void check_output_like(const char* op, const char* name, const at::Tensor& t, const char* x_name, const at::Tensor& x,
+                       c10::SymIntArrayRef expected) {
+  check_like_x(op, name, t, x_name, x);
+  TORCH_CHECK(t.sym_sizes() == expected, op, ": ", name, " must have shape ", expected, ", got ", t.sym_sizes());
+}
 
 Activation check_bilinear_inputs(
     const char* op,
@@ -48,27 +91,9 @@ Activation check_bilinear_inputs(
     const at::Tensor& v,
     const std::optional<at::Tensor>& bias,
     c10::string_view activation) {
-  TORCH_CHECK(
-      x.dim() >= 2, op, ": x must have at least 2 dimensions (..., p, q), got shape ", x.sym_sizes());
-  check_matrix(op, "u", u, "(m, p)");
-  check_matrix(op, "v", v, "(n, q)");
-  check_dtype(op, x);
-  check_like_x(op, "u", u, x);
-  check_like_x(op, "v", v, x);
-  TORCH_CHECK(
-      u.sym_size(1) == x.sym_size(-2),
-      op, ": u.size(1) (", u.sym_size(1), ") must equal x.size(-2) (", x.sym_size(-2), ")");
-  TORCH_CHECK(
-      v.sym_size(1) == x.sym_size(-1),
-      op, ": v.size(1) (", v.sym_size(1), ") must equal x.size(-1) (", x.sym_size(-1), ")");
-  if (bias.has_value()) {
-    const at::Tensor& b = *bias;
-    check_like_x(op, "bias", b, x);
-    TORCH_CHECK(
-        b.dim() == 2 && b.sym_size(0) == u.sym_size(0) && b.sym_size(1) == v.sym_size(0),
-        op, ": bias must have shape [m, n] = [", u.sym_size(0), ", ", v.sym_size(0), "], got ",
-        b.sym_sizes());
-  }
+  check_bilinear_input(op, {"x", "u", "v"}, x, u, v);
+  check_bias(op, bias, "x", x, u.sym_size(0), v.sym_size(0));
+  check_output_indexable(op, bilinear_output_shape(x, u, v));
   return parse_activation(activation, op);
 }
 
@@ -82,12 +107,8 @@ Activation check_bilinear_backward_inputs(
     c10::string_view activation) {
   const Activation parsed = check_bilinear_inputs(op, x, u, v, std::nullopt, activation);
   const auto expected = bilinear_output_shape(x, u, v);
-  for (const auto& [name, t] : {std::pair{"y", &y}, std::pair{"grad_y", &grad_y}}) {
-    check_like_x(op, name, *t, x);
-    TORCH_CHECK(
-        t->sym_sizes() == c10::SymIntArrayRef(expected),
-        op, ": ", name, " must have shape ", c10::SymIntArrayRef(expected), ", got ", t->sym_sizes());
-  }
+  check_output_like(op, "y", y, "x", x, expected);
+  check_output_like(op, "grad_y", grad_y, "x", x, expected);
   return parsed;
 }
 

@@ -4,12 +4,14 @@
 // matnet_torch/_C*.so (see examples/cpp).
 #pragma once
 
+#include <ATen/core/List.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <array>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 namespace matnet {
 
@@ -36,6 +38,31 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_backw
               const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
               c10::string_view, std::array<bool, 4>)>();
   return op.call(grad_y, x, u, v, y, activation, output_mask);
+}
+
+// Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B) for xs[j] (..., p_j, q_j) with the same leading dimensions,
+// us[j] (m, p_j), vs[j] (n, q_j), bias (m, n) (design.md §2).
+inline at::Tensor multi_bilinear(at::TensorList xs, at::TensorList us, at::TensorList vs,
+                                 const std::optional<at::Tensor>& bias = std::nullopt,
+                                 c10::string_view activation = "identity") {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("matnet::multi_bilinear", "")
+                             .typed<at::Tensor(at::TensorList, at::TensorList, at::TensorList,
+                                               const std::optional<at::Tensor>&, c10::string_view)>();
+  return op.call(xs, us, vs, bias, activation);
+}
+
+// The gradients of multi_bilinear that output_mask asks for, in its order
+// [dxs[0] … dxs[D−1], dus[0] …, dvs[0] …, dbias] (3·D + 1 entries).
+inline std::vector<at::Tensor> multi_bilinear_backward(const at::Tensor& grad_y, at::TensorList xs, at::TensorList us,
+                                                       at::TensorList vs, const at::Tensor& y,
+                                                       c10::string_view activation, const c10::List<bool>& output_mask) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("matnet::multi_bilinear_backward", "")
+                             .typed<std::vector<at::Tensor>(const at::Tensor&, at::TensorList, at::TensorList,
+                                                            at::TensorList, const at::Tensor&, c10::string_view,
+                                                            const c10::List<bool>&)>();
+  return op.call(grad_y, xs, us, vs, y, activation, output_mask);
 }
 
 }  // namespace matnet

@@ -3,11 +3,21 @@
 Y = σ(U X Vᵀ + B) over batches of matrices, as fused C++/CUDA operators registered with the
 PyTorch dispatcher (``torch.ops.matnet``), with modules, models, regularisers and training tools.
 """
-from ._library import has_cuda_kernels
+from ._library import cpu_capability, has_cuda_kernels, set_cpu_capability, supported_cpu_capabilities
 from .functional import ACTIVATIONS, bilinear, multi_bilinear
 
 __version__ = "0.1.0"
-__all__ = ["ACTIVATIONS", "bilinear", "has_cuda_kernels", "multi_bilinear", "nn", "reference"]
+__all__ = [
+    "ACTIVATIONS",
+    "bilinear",
+    "cpu_capability",
+    "has_cuda_kernels",
+    "multi_bilinear",
+    "nn",
+    "reference",
+    "set_cpu_capability",
+    "supported_cpu_capabilities",
+]
 
 
 def __getattr__(name):

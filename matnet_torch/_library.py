@@ -21,3 +21,21 @@ library_path = _load()
 def has_cuda_kernels() -> bool:
     """Whether this build has CUDA kernels (otherwise CUDA tensors get a clear error)."""
     return torch.ops.matnet.has_cuda_kernels()
+
+
+def cpu_capability() -> str:
+    """The CPU kernels in use: "avx512", "avx2" (lane kernels for that instruction set) or "default"
+    (the portable path: one large GEMM per product). Chosen at first use from the CPU's features, or
+    forced by the environment variable ``MATNET_CPU_CAPABILITY``."""
+    return torch.ops.matnet.cpu_capability()
+
+
+def supported_cpu_capabilities() -> list:
+    """The CPU kernels this CPU can run, best first; "default" is always last."""
+    return list(torch.ops.matnet.supported_cpu_capabilities())
+
+
+def set_cpu_capability(name: str) -> None:
+    """Forces the CPU kernels ("avx512", "avx2" or "default"); a ValueError names the ones this CPU
+    supports. For benchmarks and tests; ``MATNET_CPU_CAPABILITY`` does the same for a whole process."""
+    torch.ops.matnet.set_cpu_capability(name)

@@ -1,5 +1,6 @@
 """Shared tables for the operator tests: devices (CUDA cases skip at collection without a GPU),
-dtypes per device, shapes and input layouts; and a tiny synthetic MNIST for the tools' tests."""
+CPU kernel variants, dtypes per device, shapes, random inputs and input layouts; and a tiny synthetic
+MNIST for the tools' tests."""
 import numpy as np
 import pytest
 import torch
@@ -11,6 +12,7 @@ CUDA_AVAILABLE = torch.cuda.is_available() and matnet_torch.has_cuda_kernels()
 requires_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU and a CUDA build of matnet_torch")
 
 DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
+
 DTYPES = {
     "cpu": [torch.float32, torch.float64],
     "cuda": [torch.float32, torch.float64, torch.float16, torch.bfloat16],
@@ -20,6 +22,18 @@ DEVICE_DTYPES = [
     for device in ("cpu", "cuda")
     for dtype in DTYPES[device]
 ]
+
+CPU_CAPABILITIES = matnet_torch.supported_cpu_capabilities()
+
+
+@pytest.fixture(params=CPU_CAPABILITIES)
+def cpu_kernels(request):
+    """Runs a test under each CPU kernel variant this CPU supports (csrc/cpu/capability.h)."""
+    previous = matnet_torch.cpu_capability()
+    matnet_torch.set_cpu_capability(request.param)
+    yield request.param
+    matnet_torch.set_cpu_capability(previous)
+
 
 # (x shape, (m, n)): non-square, empty batch, 1×1, several leading dims, no batch dim, zero-size
 # inner dimension, the paper's first layer.
@@ -41,6 +55,24 @@ TOLERANCES = {
     torch.float16: dict(rtol=1e-2, atol=1e-2),
     torch.bfloat16: dict(rtol=5e-2, atol=5e-2),
 }
+
+
+def make_inputs(x_shape, out_shape, dtype, device, bias=True, seed=0):
+    """Random (x, u, v, bias) of one bilinear layer (bias None when not wanted), from a seeded generator."""
+    generator = torch.Generator().manual_seed(seed)
+    p, q = x_shape[-2:]
+    m, n = out_shape
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale).to(device, dtype)
+
+    # Weights scaled like MatNetLayer's initialisation, so σ is not saturated everywhere.
+    return (
+        rand(*x_shape),
+        rand(m, p, scale=1 / max(p, 1) ** 0.5),
+        rand(n, q, scale=1 / max(q, 1) ** 0.5),
+        rand(m, n) if bias else None,
+    )
 
 
 def make_layout(t: torch.Tensor, layout: str) -> torch.Tensor:

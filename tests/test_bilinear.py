@@ -1,5 +1,6 @@
 """matnet::bilinear against the pure-PyTorch reference: forward and gradients over
-device × dtype × activation × bias × shape × layout, gradcheck, and double backward."""
+device × dtype × activation × bias × shape × layout, gradcheck, and double backward, each under
+every CPU kernel variant this CPU supports."""
 import itertools
 
 import pytest
@@ -7,24 +8,9 @@ import torch
 
 import matnet_torch
 from matnet_torch import reference
-from conftest import DEVICE_DTYPES, DEVICES, LAYOUTS, SHAPE_IDS, SHAPES, TOLERANCES, make_layout
+from conftest import DEVICE_DTYPES, DEVICES, LAYOUTS, SHAPE_IDS, SHAPES, TOLERANCES, make_inputs, make_layout
 
-
-def make_inputs(x_shape, out_shape, dtype, device, bias=True, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    p, q = x_shape[-2:]
-    m, n = out_shape
-
-    def rand(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale).to(device, dtype)
-
-    # Weights scaled like MatNetLayer's initialisation, so σ is not saturated everywhere.
-    return (
-        rand(*x_shape),
-        rand(m, p, scale=1 / max(p, 1) ** 0.5),
-        rand(n, q, scale=1 / max(q, 1) ** 0.5),
-        rand(m, n) if bias else None,
-    )
+pytestmark = pytest.mark.usefixtures("cpu_kernels")
 
 
 def reference_result(inputs, activation, grad_y=None):
@@ -144,3 +130,23 @@ def test_result_does_not_depend_on_thread_count(threads):
     expected = torch.autograd.grad(reference.bilinear(*inputs, activation="sigmoid").square().sum(), inputs)
     for grad, ref_grad in zip(grads, expected):
         torch.testing.assert_close(grad, ref_grad)
+
+
+def test_gradients_are_the_same_bits_for_any_thread_count(cpu_kernels):
+    """The lane kernels sum over samples (dU, dV, dB) in fixed slots of samples, whichever thread runs
+    them, so training is bit-for-bit reproducible across thread counts. (The default variant's GEMMs
+    are MKL's, whose sums may be grouped by thread: it is not covered by this promise.)"""
+    if cpu_kernels == "default":
+        pytest.skip("the GEMM path's BLAS may group sums by thread")
+    inputs = [t.requires_grad_() for t in make_inputs((1000, 9, 8), (5, 6), torch.float32, "cpu")]
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            y = matnet_torch.bilinear(*inputs, activation="sigmoid")
+            results.append([y, *torch.autograd.grad(y.square().sum(), inputs)])
+    finally:
+        torch.set_num_threads(previous)
+    for one_thread, two_threads in zip(*results):
+        assert torch.equal(one_thread, two_threads)

@@ -127,21 +127,32 @@ def test_unusable_files_are_refused_with_one_line_naming_them(tmp_path, case):
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("container", ["torch-zip", "raw-pickle"])
+def unsafe_pickle_load(path):
+    return pickle.loads(path.read_bytes())
+
+
+def unsafe_torch_load(path):
+    return torch.load(path, weights_only=False)
+
+
+# How a malicious file is made, what the refusal says, and a loader that does run it. torch.save and
+# pickle protocol 2 reach the call (the unpickler names it); newer protocols stop at their first opcode.
+MALICIOUS = {
+    "torch-save": (torch.save, r"refused: loading it would call (posix|os)\.system", unsafe_torch_load),
+    "pickle-protocol-2": (lambda record, path: path.write_bytes(pickle.dumps(record, protocol=2)),
+                          r"refused: loading it would call (posix|os)\.system", unsafe_pickle_load),
+    "pickle-protocol-5": (lambda record, path: path.write_bytes(pickle.dumps(record, protocol=5)),
+                          r"not a torch checkpoint file \(UnpicklingError\)", unsafe_pickle_load),
+}
+
+
+@pytest.mark.parametrize("container", MALICIOUS)
 def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path, container):
-    marker = tmp_path / "code-ran"
-    path = tmp_path / "checkpoint.pt"
-    record = {"format": "matnet_torch checkpoint", "payload": {"model": RunsCode(marker)}}
-    if container == "torch-zip":
-        torch.save(record, path)
-    else:
-        path.write_bytes(pickle.dumps(record))
-    with pytest.raises(CheckpointError, match=re.escape(f"{path}: refused: loading it would call ") + r"(posix|os)\.system"):
+    write, message, unsafe_load = MALICIOUS[container]
+    marker, path = tmp_path / "code-ran", tmp_path / "checkpoint.pt"
+    write({"format": "matnet_torch checkpoint", "payload": {"model": RunsCode(marker)}}, path)
+    with pytest.raises(CheckpointError, match=re.escape(f"{path}: ") + message):
         load_checkpoint(path, "test")
     assert not marker.exists()
-    # The file is live: the unsafe loader does run its code. (Shows this test can fail.)
-    if container == "torch-zip":
-        torch.load(path, weights_only=False)
-    else:
-        pickle.loads(path.read_bytes())
+    unsafe_load(path)  # the file is live: an unsafe loader runs its code (this test can fail)
     assert marker.exists()

@@ -63,3 +63,27 @@ def test_cuda_tensors_on_a_build_without_cuda_kernels():
 def test_mixed_cpu_and_cuda_inputs():
     with pytest.raises(RuntimeError, match=r"matnet::bilinear: expected x and u on the same device, got cuda:0 and cpu"):
         matnet_torch.bilinear(torch.zeros(2, 3, 4, device="cuda"), torch.zeros(5, 3), torch.zeros(6, 4, device="cuda"))
+
+
+@pytest.mark.parametrize("argument", ["x", "u", "v", "bias"])
+@pytest.mark.parametrize("layout", ["sparse_coo", "sparse_csr"])
+def test_sparse_tensors_get_an_error_naming_the_argument(argument, layout):
+    tensors = dict(x=torch.rand(3, 4, 5), u=torch.rand(2, 4), v=torch.rand(3, 5), bias=torch.rand(2, 3))
+    dense = tensors[argument]
+    tensors[argument] = dense.to_sparse() if layout == "sparse_coo" else dense.to_sparse_csr()
+    with pytest.raises(RuntimeError, match=rf"matnet::bilinear: {argument} has layout Sparse\w*; the operators take "
+                                           rf"dense \(strided\) tensors: pass {argument}.to_dense\(\)"):
+        matnet_torch.bilinear(tensors["x"], tensors["u"], tensors["v"], tensors["bias"], "sigmoid")
+
+
+def test_a_sparse_input_of_multi_bilinear_is_named_by_its_index():
+    x = torch.rand(3, 4, 5)
+    with pytest.raises(RuntimeError, match=r"matnet::multi_bilinear: xs\[1\] has layout Sparse; .* pass xs\[1\].to_dense\(\)"):
+        torch.ops.matnet.multi_bilinear([x, x.to_sparse()], [torch.rand(2, 4)] * 2, [torch.rand(3, 5)] * 2)
+
+
+def test_an_output_whose_size_overflows_is_refused_before_allocating():
+    x = torch.zeros(1, 1, 1).expand(2**40, 1, 1)
+    with pytest.raises(RuntimeError, match=r"matnet::bilinear: the output would have shape \[1099511627776, 4096, 4096\], "
+                                           r"more elements than a tensor can index"):
+        matnet_torch.bilinear(x, torch.ones(2**12, 1), torch.ones(2**12, 1))

@@ -13,7 +13,8 @@ import torch
 
 from matnet_torch.apps.common.checkpoint import save_checkpoint
 from matnet_torch.apps.mnist import evaluate, train
-from matnet_torch.data.idx import encode_idx
+from matnet_torch.data.idx import encode_idx, read_idx
+from conftest import CUDA_AVAILABLE
 from test_checkpoint import RunsCode, flip
 
 IMAGES, LABELS = "{}-images-idx3-ubyte.gz", "{}-labels-idx1-ubyte.gz"
@@ -49,21 +50,22 @@ def random_images(count, height=28, width=28):
     return np.random.default_rng(1).integers(0, 256, (count, height, width), dtype=np.uint8)
 
 
-# name -> (how to damage the files of one split: {file name pattern: bytes or None to delete}, message).
-# The patterns take the split's prefix; messages start with the damaged path (re-escaped by the test).
+# name -> (how to damage the files of one split: {file name pattern: function of the split's image
+# count n giving the file's new bytes, or None to delete it}, the message). The patterns take the
+# split's prefix; messages start with the damaged path (re-escaped by the test).
 DATA_DAMAGE = {
     "missing-file": ({LABELS: None}, r"MNIST file {prefix}-labels-idx1-ubyte not found in {dir}"),
-    "truncated": ({IMAGES: gzip.compress(encode_idx(random_images(200))[:-100])}, r"{images}: truncated: shape \(200, 28, 28\)"),
-    "bad-magic": ({IMAGES: b"\x00\x00\x07\x03" + encode_idx(random_images(2))[4:]}, r"{images}: not an IDX file: magic number 0x00000703"),
-    "corrupt-gzip": ({IMAGES: idx_gz(random_images(200))[:-30]}, r"{images}: corrupt gzip stream"),
-    "bad-labels": ({LABELS: idx_gz(np.full(200, 10, np.uint8))}, r"{labels}: labels must be 0..9, found 10 at index 0"),
-    "count-mismatch": ({LABELS: idx_gz(np.zeros(199, np.uint8))}, r"{images} holds 200 images but {labels} holds 199 labels"),
-    "wrong-image-size": ({IMAGES: idx_gz(random_images(200, 28, 27))}, r"{images}: images of \(28, 28\) pixels expected"),
-    "wrong-element-type": ({IMAGES: idx_gz(random_images(200).astype(np.int16))}, r"{images}: magic number 0x00000803 expected"),
+    "truncated": ({IMAGES: lambda n: gzip.compress(encode_idx(random_images(n))[:-100])}, r"{images}: truncated: shape \({n}, 28, 28\)"),
+    "bad-magic": ({IMAGES: lambda n: b"\x00\x00\x07\x03" + encode_idx(random_images(n))[4:]}, r"{images}: not an IDX file: magic number 0x00000703"),
+    "corrupt-gzip": ({IMAGES: lambda n: idx_gz(random_images(n))[:-30]}, r"{images}: corrupt gzip stream"),
+    "bad-labels": ({LABELS: lambda n: idx_gz(np.full(n, 10, np.uint8))}, r"{labels}: labels must be 0..9, found 10 at index 0"),
+    "count-mismatch": ({LABELS: lambda n: idx_gz(np.zeros(n - 1, np.uint8))}, r"{images} holds {n} images but {labels} holds {fewer} labels"),
+    "wrong-image-size": ({IMAGES: lambda n: idx_gz(random_images(n, 28, 27))}, r"{images}: images of \(28, 28\) pixels expected"),
+    "wrong-element-type": ({IMAGES: lambda n: idx_gz(random_images(n).astype(np.int16))}, r"{images}: magic number 0x00000803 expected"),
     # Sizes whose product wraps around in 64-bit arithmetic, with a few payload bytes.
-    "overflowing-header": ({IMAGES: gzip.compress(struct.pack(">4I", 0x0803, *[2**32 - 1] * 3) + bytes(16))},
+    "overflowing-header": ({IMAGES: lambda n: gzip.compress(struct.pack(">4I", 0x0803, *[2**32 - 1] * 3) + bytes(16))},
                            r"{images}: truncated: shape \(4294967295, 4294967295, 4294967295\)"),
-    "no-images": ({IMAGES: idx_gz(random_images(0)), LABELS: idx_gz(np.zeros(0, np.uint8))}, r"{images}: holds no images"),
+    "no-images": ({IMAGES: lambda n: idx_gz(random_images(0)), LABELS: lambda n: idx_gz(np.zeros(0, np.uint8))}, r"{images}: holds no images"),
 }
 
 
@@ -71,12 +73,13 @@ def damaged_copy(data_dir, tmp_path, prefix, damage):
     """A copy of the tiny set in tmp_path/data with the files of prefix replaced (or deleted) as damage says."""
     directory = tmp_path / "data"
     shutil.copytree(data_dir, directory)
+    count = len(read_idx(directory / IMAGES.format(prefix)))
     for pattern, content in damage.items():
         path = directory / pattern.format(prefix)
         if content is None:
             path.unlink()
         else:
-            path.write_bytes(content)
+            path.write_bytes(content(count))
     return directory
 
 
@@ -90,12 +93,13 @@ def test_bad_data_files(case, tool, prefix, data_dir, trained, tmp_path, capsys)
     directory = damaged_copy(data_dir, tmp_path, prefix, damage)
     if tool == "train":
         status = train_status(directory, tmp_path / "out")
-        assert not (tmp_path / "out" / "checkpoint.pt").exists()  # refused before any training
+        assert not (tmp_path / "out").exists()  # refused before any training or output
     else:
         status = evaluate.main([str(trained), "--data-dir", str(directory)])
     assert status == 1
     paths = {"dir": directory, "images": directory / IMAGES.format(prefix), "labels": directory / LABELS.format(prefix)}
-    one_line(capsys, tool, message.format(prefix=prefix, **{k: re.escape(str(v)) for k, v in paths.items()}))
+    n = len(read_idx(data_dir / IMAGES.format(prefix)))
+    one_line(capsys, tool, message.format(prefix=prefix, n=n, fewer=n - 1, **{k: re.escape(str(v)) for k, v in paths.items()}))
 
 
 @pytest.mark.parametrize("tool", ["train", "evaluate"])
@@ -137,6 +141,8 @@ BAD_OPTIONS = [
     (("--epochs", "ten"), r"argument --epochs: invalid int value: 'ten'"),
     (("--optimizer", "rmsprop"), r"argument --optimizer: invalid choice: 'rmsprop'"),
     (("--learning-rate", "0.1"), r"unrecognized arguments: --learning-rate 0.1"),
+    (("--cuda-graph",), r"--cuda-graph needs --device cuda and --optimizer sgd or adam, got --device cpu --optimizer sgd"),
+    (("--device", "tpu"), r"argument --device: invalid choice: 'tpu'"),
 ]
 
 
@@ -144,7 +150,13 @@ BAD_OPTIONS = [
 def test_nonsense_options_are_refused_up_front(options, message, data_dir, tmp_path, capsys):
     assert train_status(data_dir, tmp_path / "out", *options) == 2
     one_line(capsys, "train", message)
-    assert not (tmp_path / "out" / "checkpoint.pt").exists()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(CUDA_AVAILABLE, reason="CUDA is available here")
+def test_device_cuda_without_cuda(data_dir, tmp_path, capsys):
+    assert train_status(data_dir, tmp_path / "out", "--device", "cuda") == 2
+    one_line(capsys, "train", r"--device cuda: (torch \S+ sees no CUDA GPU|this build of matnet_torch has no CUDA kernels)")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -215,11 +227,14 @@ def test_evaluate_refuses_bad_checkpoints(case, trained, data_dir, tmp_path, cap
     assert not (tmp_path / "run" / "code-ran").exists()
 
 
-@pytest.mark.parametrize("case", ["flipped-weights", "code", "garbage", "directory", "other-app"])
+RESUME_MESSAGES = dict(BAD_CHECKPOINTS, **{"not-a-classifier": "does not hold a 'mnist' training state: KeyError: 'config'"})
+
+
+@pytest.mark.parametrize("case", ["flipped-weights", "code", "garbage", "directory", "other-app", "not-a-classifier"])
 def test_resume_refuses_bad_checkpoints(case, trained, data_dir, tmp_path, capsys):
     path = checkpoint_file(case, trained, tmp_path / "run")
     assert train_status(data_dir, tmp_path / "run", "--resume") == 1
-    one_line(capsys, "train", re.escape(f"{path}: ") + BAD_CHECKPOINTS[case])
+    one_line(capsys, "train", re.escape(f"{path}: ") + RESUME_MESSAGES[case])
     assert not (tmp_path / "run" / "code-ran").exists()
 
 

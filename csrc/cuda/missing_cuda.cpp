@@ -25,11 +25,24 @@ BilinearGradients bilinear_backward_missing(const at::Tensor&, const at::Tensor&
   fail("matnet::bilinear_backward", x);
 }
 
+at::Tensor multi_bilinear_missing(at::TensorList xs, at::TensorList, at::TensorList, const std::optional<at::Tensor>&,
+                                  c10::string_view) {
+  fail("matnet::multi_bilinear", xs[0]);
+}
+
+std::vector<at::Tensor> multi_bilinear_backward_missing(const at::Tensor& grad_y, at::TensorList, at::TensorList,
+                                                        at::TensorList, const at::Tensor&, c10::string_view,
+                                                        const c10::List<bool>&) {
+  fail("matnet::multi_bilinear_backward", grad_y);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(matnet, CUDA, m) {
   m.impl("bilinear", &bilinear_missing);
   m.impl("bilinear_backward", &bilinear_backward_missing);
+  m.impl("multi_bilinear", &multi_bilinear_missing);
+  m.impl("multi_bilinear_backward", &multi_bilinear_backward_missing);
 }
 
 }  // namespace matnet::cuda

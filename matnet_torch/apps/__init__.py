@@ -2,7 +2,7 @@
 
     apps/common/   what every app shares (read each module's docstring for its API):
                    checkpoint.py  data-only, checksummed checkpoints: save_checkpoint, load_checkpoint,
-                                  CheckpointError
+                                  CheckpointError, payload_layout
                    cli.py         one-line errors and exit statuses: run_tool, ArgumentParser,
                                   ToolError (1), UsageError (2), output_directory
                    progress.py    progress_bar, the training loops' transient tqdm bar
@@ -12,6 +12,7 @@
                    training_state.py  save_training_state, restore_training_state: the per-epoch
                                   checkpoint of a training run and --resume
                    devices.py     DEVICES, training_device: the --device option, checked up front
+                   reproducibility.py  thread_independent_blas, single_threaded: bits independent of --threads
                    training_step.py  training_step(objective, optimizer, cuda_graph): one optimiser
                                   step, eager or replayed from a CUDA graph (--cuda-graph)
     apps/mnist/    the MNIST classifier (paper section 4.1): ``python -m matnet_torch.train`` and

@@ -2,11 +2,11 @@
 
 The API is in each module's docstring; the names most apps need are re-exported here.
 """
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, payload_layout, save_checkpoint
 from .cli import ArgumentParser, ToolError, UsageError, output_directory, run_tool
 from .progress import progress_bar
 
 __all__ = [
     "ArgumentParser", "CheckpointError", "ToolError", "UsageError", "load_checkpoint", "output_directory",
-    "progress_bar", "run_tool", "save_checkpoint",
+    "payload_layout", "progress_bar", "run_tool", "save_checkpoint",
 ]

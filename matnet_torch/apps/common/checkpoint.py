@@ -4,6 +4,8 @@ API (used by every app that saves or loads a model):
 
     save_checkpoint(path, payload, kind)      # atomically writes the file
     payload = load_checkpoint(path, kind)     # the payload back, verified; raises CheckpointError
+    with payload_layout(path, "a MNIST classifier"):
+        model.load_state_dict(payload["model"])   # a KeyError, a size mismatch... -> CheckpointError
     CheckpointError                           # one-line message "PATH: what is wrong"
 
 ``payload`` is plain data: dicts (keys str or int), lists, tuples, str, int, float, bool, None and
@@ -28,7 +30,8 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
-from typing import Any, Dict, Union
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Union
 
 import torch
 
@@ -77,7 +80,7 @@ def _feed(hasher: "hashlib._Hash", value: Any) -> None:
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu().contiguous()
         hasher.update(f"T{tensor.dtype}{tuple(tensor.shape)}:".encode())
-        hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        hasher.update(tensor.reshape(-1).view(torch.uint8).numpy())  # the raw bytes, without a copy
     elif isinstance(value, str):
         encoded = value.encode("utf-8", "surrogatepass")
         hasher.update(f"S{len(encoded)}:".encode() + encoded)
@@ -115,31 +118,38 @@ def save_checkpoint(path: PathLike, payload: Dict[str, Any], kind: str) -> None:
     os.replace(temporary, path)
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
 def _read(path: str) -> Any:
-    """torch.load(weights_only=True) of path; CheckpointError for every way the file can be unreadable."""
+    """torch.load(weights_only=True) of path; CheckpointError for every way the file can be unusable."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such file")
     if os.path.isdir(path):
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
-    if os.path.getsize(path) == 0:
-        raise CheckpointError(f"{path}: empty file, not a checkpoint")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
-            return torch.load(path, map_location="cpu", weights_only=True)
+        file = open(path, "rb")
     except OSError as err:
-        raise CheckpointError(f"{path}: cannot read: {err.strerror or err}") from err
-    except Exception as err:  # the unpickler and the zip reader raise many types for a bad file
-        message = str(err)
-        call = re.search(r"GLOBAL (\S+)", message)
-        if call:
-            raise CheckpointError(
-                f"{path}: refused: loading it would call {call.group(1)}; a checkpoint may hold only tensors, "
-                "numbers, strings, lists and dicts"
-            ) from err
-        if "zip archive" in message or isinstance(err, EOFError):
-            raise CheckpointError(f"{path}: damaged or truncated torch file ({type(err).__name__})") from err
-        raise CheckpointError(f"{path}: not a torch checkpoint file ({type(err).__name__})") from err
+        raise CheckpointError(f"{path}: cannot open: {err.strerror or err}") from err
+    with file:
+        magic = file.read(len(_ZIP_MAGIC))
+        if not magic:
+            raise CheckpointError(f"{path}: empty file, not a checkpoint")
+        file.seek(0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
+                return torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as err:  # the unpickler and the zip reader raise many types for bad content
+            call = re.search(r"GLOBAL (\S+)", str(err))
+            if call:
+                raise CheckpointError(
+                    f"{path}: refused: loading it would call {call.group(1)}; a checkpoint may hold only "
+                    "tensors, numbers, strings, lists and dicts"
+                ) from err
+            if magic == _ZIP_MAGIC:
+                raise CheckpointError(f"{path}: damaged or truncated torch file ({type(err).__name__})") from err
+            raise CheckpointError(f"{path}: not a torch checkpoint file ({type(err).__name__})") from err
 
 
 def load_checkpoint(path: PathLike, kind: str) -> Dict[str, Any]:
@@ -167,3 +177,16 @@ def load_checkpoint(path: PathLike, kind: str) -> Dict[str, Any]:
     if record["kind"] != kind:
         raise CheckpointError(f"{path}: a {record['kind']!r} checkpoint, not a {kind!r} one")
     return record["payload"]
+
+
+@contextmanager
+def payload_layout(path: PathLike, holds: str) -> Iterator[None]:
+    """Turns the errors of using a verified payload laid out otherwise than expected (a missing entry,
+    weights of other shapes: a file of another version of the app) into one line,
+    ``PATH: does not hold HOLDS: ...``."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        lines = str(err).strip().splitlines()
+        reason = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+        raise CheckpointError(f"{os.fspath(path)}: does not hold {holds}: {reason}") from err

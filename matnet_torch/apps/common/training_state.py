@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Tuple
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, payload_layout, save_checkpoint
 from .cli import ToolError, UsageError
 from .optimization import make_optimizer, make_scheduler
 from .options import differing_options
@@ -71,14 +71,15 @@ def restore_training_state(
     if not os.path.exists(path):
         raise ToolError(f"--resume: no checkpoint at {path}")
     checkpoint = load_checkpoint(path, kind)
-    differences = differing_options(checkpoint["config"], config, runtime_options)
-    if differences:
-        raise UsageError(f"--resume with options that differ from {path}: " + "; ".join(differences))
-    state.model.load_state_dict(checkpoint["model"])
-    state.optimizer.load_state_dict(checkpoint["optimizer"])
-    state.scheduler.load_state_dict(checkpoint["scheduler"])
-    state.generator.set_state(checkpoint["rng"]["generator"])
-    torch.set_rng_state(checkpoint["rng"]["torch"])
+    with payload_layout(path, f"a '{kind}' training state"):
+        differences = differing_options(checkpoint["config"], config, runtime_options)
+        if differences:
+            raise UsageError(f"--resume with options that differ from {path}: " + "; ".join(differences))
+        state.model.load_state_dict(checkpoint["model"])
+        state.optimizer.load_state_dict(checkpoint["optimizer"])
+        state.scheduler.load_state_dict(checkpoint["scheduler"])
+        state.generator.set_state(checkpoint["rng"]["generator"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
     print(f"resuming {path} after epoch {checkpoint['epoch']} of {config['epochs']}")
     return checkpoint["history"], checkpoint["train_seconds"]
 

@@ -20,6 +20,7 @@ from ..common.cli import ArgumentParser, UsageError
 from ..common.devices import DEVICES
 from ..common.optimization import OPTIMIZERS, SCHEDULES
 from ..common.options import matrix_size, option_flag
+from ..common.reproducibility import single_threaded
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
@@ -161,7 +162,8 @@ def check_validation_size(config: Dict[str, Any], training_images: int) -> None:
 
 
 def build_model(config: Dict[str, Any]) -> nn.Module:
-    """The MatNetClassifier that ``config`` describes, unit-norm reparametrised if it asks for it."""
+    """The MatNetClassifier that ``config`` describes, unit-norm reparametrised if it asks for it, its
+    head single-threaded so that the tools' results do not depend on --threads."""
     model = MatNetClassifier(
         in_shape=IMAGE_SIZE,
         hidden_shapes=[tuple(shape) for shape in config["hidden"]],
@@ -171,6 +173,7 @@ def build_model(config: Dict[str, Any]) -> nn.Module:
     )
     if config["unit_norm"]:
         constrain_unit_rows(model)
+    single_threaded(model.head)  # MKL's products are thread-count dependent: common/reproducibility.py
     return model
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...data import MNISTDataError, load_mnist
-from ..common.checkpoint import CheckpointError, load_checkpoint
+from ..common.checkpoint import load_checkpoint, payload_layout
 from ..common.cli import ArgumentParser, UsageError, run_tool
 from .config import build_model
 
@@ -54,11 +54,8 @@ def load_classifier(path: str) -> Tuple[nn.Module, Dict[str, Any]]:
     """(classifier, payload) of the checkpoint at ``path``; CheckpointError, one line, if the file is
     unusable or its payload does not describe a classifier (missing entries, mismatched weights)."""
     checkpoint = load_checkpoint(path, CHECKPOINT_KIND)
-    try:
+    with payload_layout(path, "a MNIST classifier"):
         return model_from_checkpoint(checkpoint), checkpoint
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: does not hold a MNIST classifier: {type(err).__name__}: {reason}") from err
 
 
 def build_parser() -> ArgumentParser:

@@ -18,6 +18,7 @@ from ...data import MNISTDataError, load_mnist
 from ...nn.models import parameter_count
 from ..common.cli import output_directory, run_tool
 from ..common.devices import training_device
+from ..common.reproducibility import thread_independent_blas
 from .config import build_model, check_validation_size, parse_config
 from .evaluate import evaluate, pixels
 from .figures import plot_hidden_outputs, plot_weights
@@ -25,12 +26,13 @@ from .training_loop import fit
 
 PROG = "matnet_torch.train"
 
+thread_independent_blas()  # before any matrix product of this process: same bits for every --threads
+
 
 def _main(argv: List[str]) -> int:
     config = parse_config(argv)
     device = training_device(config["device"])
     torch.set_num_threads(config["threads"])
-    output_directory(config["out"])
 
     images, labels = load_mnist("train", config["data_dir"])
     check_validation_size(config, len(images))
@@ -40,6 +42,7 @@ def _main(argv: List[str]) -> int:
     validation = (images[len(images) - held_out :], labels[len(labels) - held_out :]) if held_out else None
     test_images, test_labels = load_mnist("test", config["data_dir"])
     test_images, test_labels = pixels(test_images).to(device), test_labels.to(device)
+    output_directory(config["out"])  # after the checks of the data: a refused run leaves nothing behind
 
     torch.manual_seed(config["seed"])
     model = build_model(config).to(device)  # initialised on the CPU: the same start on every device

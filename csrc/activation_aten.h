@@ -1,0 +1,17 @@
+// σ and its backward on whole tensors through ATen's own kernels (torch's exact special values),
+// for the code paths built from ATen operations: the CPU GEMM path and the CUDA multi-input kernels.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "activation.h"
+
+namespace matnet {
+
+// y = σ(y) in place.
+void activate_(at::Tensor& y, Activation activation);
+
+// ∂L/∂z from grad_y = ∂L/∂y and y = σ(z): sigmoid_backward, tanh_backward, threshold_backward.
+at::Tensor activation_grad(const at::Tensor& grad_y, const at::Tensor& y, Activation activation);
+
+}  // namespace matnet

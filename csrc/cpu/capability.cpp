@@ -1,0 +1,97 @@
+#include "capability.h"
+
+#include <c10/util/Exception.h>
+
+#include <atomic>
+#include <cstdlib>
+
+namespace matnet::cpu {
+namespace {
+
+const char* name_of(CpuCapability capability) {
+  switch (capability) {
+    case CpuCapability::Avx512:
+      return "avx512";
+    case CpuCapability::Avx2:
+      return "avx2";
+    default:
+      return "default";
+  }
+}
+
+bool cpu_has(CpuCapability capability) {
+#ifdef MATNET_HAVE_X86_LANE_KERNELS
+  // __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0).
+  switch (capability) {
+    case CpuCapability::Avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CpuCapability::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+      return true;
+  }
+#else
+  return capability == CpuCapability::Default;
+#endif
+}
+
+constexpr CpuCapability kBestFirst[] = {CpuCapability::Avx512, CpuCapability::Avx2, CpuCapability::Default};
+
+CpuCapability parse(const std::string& name, const char* source) {
+  for (CpuCapability capability : kBestFirst) {
+    if (name != name_of(capability)) continue;
+    TORCH_CHECK_VALUE(cpu_has(capability), "matnet: ", source, " asks for the '", name,
+                      "' CPU kernels, which this CPU cannot run; it supports ",
+                      c10::Join(", ", supported_cpu_capabilities()));
+    return capability;
+  }
+  TORCH_CHECK_VALUE(false, "matnet: ", source, " must be one of avx512, avx2, default; got '", name, "'");
+}
+
+CpuCapability initial_capability() {
+  if (const char* forced = std::getenv("MATNET_CPU_CAPABILITY"); forced != nullptr && *forced != '\0')
+    return parse(forced, "MATNET_CPU_CAPABILITY");
+  for (CpuCapability capability : kBestFirst)
+    if (cpu_has(capability)) return capability;
+  return CpuCapability::Default;
+}
+
+// Chosen on first use (a bad MATNET_CPU_CAPABILITY then raises from the first operator call and
+// from matnet_torch.cpu_capability(), not from loading the library).
+std::atomic<CpuCapability>& current() {
+  static std::atomic<CpuCapability> capability{initial_capability()};
+  return capability;
+}
+
+}  // namespace
+
+CpuCapability cpu_capability() { return current().load(std::memory_order_relaxed); }
+
+std::string cpu_capability_name() { return name_of(cpu_capability()); }
+
+void set_cpu_capability(const std::string& name) {
+  current().store(parse(name, "set_cpu_capability"), std::memory_order_relaxed);
+}
+
+std::vector<std::string> supported_cpu_capabilities() {
+  std::vector<std::string> names;
+  for (CpuCapability capability : kBestFirst)
+    if (cpu_has(capability)) names.emplace_back(name_of(capability));
+  return names;
+}
+
+const LaneKernels* lane_kernels() {
+#ifdef MATNET_HAVE_X86_LANE_KERNELS
+  switch (cpu_capability()) {
+    case CpuCapability::Avx512:
+      return &avx512::lane_kernels;
+    case CpuCapability::Avx2:
+      return &avx2::lane_kernels;
+    default:
+      break;
+  }
+#endif
+  return nullptr;
+}
+
+}  // namespace matnet::cpu

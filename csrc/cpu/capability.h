@@ -1,0 +1,32 @@
+// Which CPU kernels run: chosen once from the CPU's features, or forced by the environment
+// variable MATNET_CPU_CAPABILITY (like ATen's ATEN_CPU_CAPABILITY), or by set_cpu_capability.
+//
+//   avx512   lane kernels for AVX-512 (16 floats per register)        x86-64 with AVX-512F
+//   avx2     lane kernels for AVX2 + FMA (8 floats per register)      x86-64 with AVX2 and FMA
+//   default  the portable path: each product one large GEMM over the   every CPU
+//            flattened batch (bilinear_gemm.h), through ATen's BLAS
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lanes/bilinear_lanes.h"
+
+namespace matnet::cpu {
+
+enum class CpuCapability { Default, Avx2, Avx512 };
+
+// The capability in use.
+CpuCapability cpu_capability();
+std::string cpu_capability_name();
+
+// Forces `name` ("avx512", "avx2" or "default"); an error names the capabilities this CPU has.
+void set_cpu_capability(const std::string& name);
+
+// The names of the capabilities this CPU can run, best first ("default" is always last).
+std::vector<std::string> supported_cpu_capabilities();
+
+// The lane kernels of the capability in use; null for "default".
+const LaneKernels* lane_kernels();
+
+}  // namespace matnet::cpu

@@ -1,0 +1,68 @@
+// The lane kernels' interface: one table of entry points per instruction set (compiled in
+// bilinear_lanes_<isa>.cpp under that ISA's target), plus the scratch they need, so that the ATen
+// side can decide whether a problem fits before calling one. No vector types appear here: this
+// header is portable, the vector code lives only in the per-ISA translation units.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "../bilinear_problem.h"
+
+namespace matnet::cpu {
+
+// Samples are summed (dU, dV, dB) in this many slots, each a fixed, contiguous run of blocks
+// summed in order and then added slot by slot: the result is the same bits for any thread count.
+constexpr int64_t kSumSlots = 16;
+
+struct LaneKernels {
+  int64_t vector_bytes;  // one register: a block holds vector_bytes / sizeof(T) samples
+  void (*forward_float)(const ForwardProblem<float>&);
+  void (*forward_double)(const ForwardProblem<double>&);
+  void (*backward_float)(const BackwardProblem<float>&);
+  void (*backward_double)(const BackwardProblem<double>&);
+
+  void forward(const ForwardProblem<float>& problem) const { forward_float(problem); }
+  void forward(const ForwardProblem<double>& problem) const { forward_double(problem); }
+  void backward(const BackwardProblem<float>& problem) const { backward_float(problem); }
+  void backward(const BackwardProblem<double>& problem) const { backward_double(problem); }
+};
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MATNET_HAVE_X86_LANE_KERNELS 1
+namespace avx512 {
+extern const LaneKernels lane_kernels;
+}
+namespace avx2 {
+extern const LaneKernels lane_kernels;
+}
+#endif
+
+// Lane vectors of one block's scratch, per thread. Forward: Z (m·n), one input's X (p·q) and its
+// intermediate X Vᵀ (p·n) or U X (m·q). Backward: Δ and Y (m·n each), then per input X and dX
+// (p·q each), P = Δ V (m·q), R = Uᵀ Δ (p·n).
+template <typename Problem>
+int64_t forward_scratch_vectors(const Problem& problem) {
+  int64_t per_input = 0;
+  for (const auto& in : problem.inputs)
+    per_input = std::max(per_input, in.p * in.q + std::max(in.p * problem.n, problem.m * in.q));
+  return problem.m * problem.n + per_input;
+}
+
+template <typename Problem>
+int64_t backward_scratch_vectors(const Problem& problem) {
+  int64_t per_input = 0;
+  for (const auto& in : problem.inputs)
+    per_input = std::max(per_input, 2 * in.p * in.q + problem.m * in.q + in.p * problem.n);
+  return 2 * problem.m * problem.n + per_input;
+}
+
+// Entries of the sums over samples: dU_j (m·p_j) and dV_j (n·q_j) for every input, then dB (m·n).
+template <typename Problem>
+int64_t sum_entries(const Problem& problem) {
+  int64_t total = problem.m * problem.n;
+  for (const auto& in : problem.inputs) total += problem.m * in.p + problem.n * in.q;
+  return total;
+}
+
+}  // namespace matnet::cpu

@@ -1,0 +1,34 @@
+// The lane kernels compiled for AVX-512 (F, with FMA): 32 registers of 16 floats / 8 doubles.
+#include "bilinear_lanes.h"
+
+#ifdef MATNET_HAVE_X86_LANE_KERNELS
+#include <ATen/Parallel.h>
+
+#include <vector>
+
+// Everything defined from here on (and nothing the headers above defined) is compiled for AVX-512.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+#endif
+
+#define MATNET_CPU_CAPABILITY avx512
+namespace matnet::cpu::avx512 {
+struct Isa {
+  static constexpr int kVectorBytes = 64;
+  // 4 × 4 = 16 accumulators, 4 vector loads and a broadcast in flight: well inside 32 registers.
+  // Measured against 8×2, 6×2, 3×4 and 4×3 tiles at MNIST shapes: as fast as 4×3, faster than the others.
+  static constexpr int kScalarTimesLanesTile[2] = {4, 4};
+  static constexpr int kLanesTimesLanesTile[2] = {4, 4};
+};
+}  // namespace matnet::cpu::avx512
+#include "bilinear_lanes_impl.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif  // MATNET_HAVE_X86_LANE_KERNELS

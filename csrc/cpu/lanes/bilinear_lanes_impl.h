@@ -1,0 +1,232 @@
+// The bilinear layer's forward and backward on blocks of L samples held side by side in vector
+// lanes (lane_kernels.h), for D ≥ 1 inputs, and the threading around them. Included once by each
+// bilinear_lanes_<isa>.cpp, inside that ISA's target pragma and namespace; see lane_kernels.h.
+
+#include "lane_kernels.h"
+
+namespace matnet::cpu::MATNET_CPU_CAPABILITY {
+namespace {
+
+// Blocks per task of the forward's at::parallel_for: enough work to amortise a task, few enough
+// to balance.
+constexpr int64_t kBlocksPerTask = 4;
+
+template <typename T>
+int64_t number_of_blocks(int64_t batch) {
+  return (batch + kLanes<T> - 1) / kLanes<T>;
+}
+
+// σ over `size` scalars in place. A switch, not dispatch_activation's lambda: a lambda is a
+// function of its own, which the compiler need not inline into this ISA's loop.
+template <typename T>
+void activate_in_place(Activation activation, T* values, int64_t size) {
+  switch (activation) {
+    case Activation::Sigmoid:
+      for (int64_t k = 0; k < size; ++k) values[k] = activate<Activation::Sigmoid>(values[k]);
+      break;
+    case Activation::Tanh:
+      for (int64_t k = 0; k < size; ++k) values[k] = activate<Activation::Tanh>(values[k]);
+      break;
+    case Activation::Relu:
+      for (int64_t k = 0; k < size; ++k) values[k] = activate<Activation::Relu>(values[k]);
+      break;
+    case Activation::Identity:
+      break;
+  }
+}
+
+// grad[k] = ∂L/∂z[k] from grad[k] = ∂L/∂y[k] and y[k] = σ(z[k]), in place.
+template <typename T>
+void backpropagate_activation(Activation activation, T* grad, const T* y, int64_t size) {
+  switch (activation) {
+    case Activation::Sigmoid:
+      for (int64_t k = 0; k < size; ++k) grad[k] = activation_backward<Activation::Sigmoid>(grad[k], y[k]);
+      break;
+    case Activation::Tanh:
+      for (int64_t k = 0; k < size; ++k) grad[k] = activation_backward<Activation::Tanh>(grad[k], y[k]);
+      break;
+    case Activation::Relu:
+      for (int64_t k = 0; k < size; ++k) grad[k] = activation_backward<Activation::Relu>(grad[k], y[k]);
+      break;
+    case Activation::Identity:
+      break;
+  }
+}
+
+// Zeroes lanes [count, L) of `size` lane vectors: the padding samples of a partial block, whose
+// intermediates need not be 0 (σ of the bias, or 0·inf = NaN with infinite weights), must add
+// nothing to the sums over samples.
+template <typename T>
+void zero_padding_lanes(Lanes<T>* values, int64_t size, int64_t count) {
+  if (count == kLanes<T>) return;
+  for (int64_t k = 0; k < size; ++k)
+    for (int64_t lane = count; lane < kLanes<T>; ++lane) values[k][lane] = T(0);
+}
+
+// Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B) for the `count` samples from `first`.
+template <typename T>
+void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t count, Lanes<T>* scratch) {
+  const int64_t m = problem.m, n = problem.n;
+  Lanes<T>* zs = scratch;       // Z_i     (m, n)
+  Lanes<T>* xs = zs + m * n;    // X_i^j   (p, q)
+  for (size_t j = 0; j < problem.inputs.size(); ++j) {
+    const BilinearInput<T>& in = problem.inputs[j];
+    const int64_t p = in.p, q = in.q;
+    Lanes<T>* middle = xs + p * q;  // X Vᵀ or U X
+    samples_to_lanes(in.x + first * p * q, count, p * q, xs);
+    const bool add_to_z = j > 0;  // the first input writes Z, the others add to it
+    if (right_product_first(m, n, p, q)) {
+      // T_i = X_i Vᵀ, as T_iᵀ(k, r) = Σ_c V(k, c) X_i(r, c); stored (p, n).
+      scalar_times_lanes<T>(false, n, p, q, in.v, {q, 1}, xs, {1, q}, middle, {1, n});
+      // Z_i(a, k) (+)= Σ_r U(a, r) T_i(r, k).
+      scalar_times_lanes<T>(add_to_z, m, n, p, in.u, {p, 1}, middle, {n, 1}, zs, {n, 1});
+    } else {
+      // W_i(a, c) = Σ_r U(a, r) X_i(r, c); stored (m, q).
+      scalar_times_lanes<T>(false, m, q, p, in.u, {p, 1}, xs, {q, 1}, middle, {q, 1});
+      // Z_i (+)= W_i Vᵀ, as Z_iᵀ(k, a) = Σ_c V(k, c) W_i(a, c).
+      scalar_times_lanes<T>(add_to_z, n, m, q, in.v, {q, 1}, middle, {1, q}, zs, {1, n});
+    }
+  }
+  if (problem.bias != nullptr)
+    for (int64_t k = 0; k < m * n; ++k) zs[k] += problem.bias[k];
+  activate_in_place(problem.activation, reinterpret_cast<T*>(zs), m * n * kLanes<T>);
+  lanes_to_samples(zs, count, m * n, problem.y + first * m * n);
+}
+
+// Per thread: lane-wise sums over samples of dU_j, dV_j (for every input, in order) and dB.
+template <typename T>
+struct LaneSumLayout {
+  std::vector<int64_t> u_offset, v_offset;
+  int64_t bias_offset, size;
+  explicit LaneSumLayout(const BackwardProblem<T>& problem) {
+    int64_t at = 0;
+    for (const auto& in : problem.inputs) {
+      u_offset.push_back(at);
+      at += problem.m * in.p;
+      v_offset.push_back(at);
+      at += problem.n * in.q;
+    }
+    bias_offset = at;
+    size = at + problem.m * problem.n;
+  }
+};
+
+// For the `count` samples from `first`, with Δ_i = G_i ⊙ σ'(Z_i) and for every input j
+// (design.md §2):  dX_i^j = U_jᵀ Δ_i V_j,  dU_j += Δ_i V_j X_i^jᵀ,  dV_j += Δ_iᵀ U_j X_i^j,  dB += Δ_i,
+// through P_i = Δ_i V_j and R_i = U_jᵀ Δ_i:  dX_i^j = R_i V_j,  dU_j += P_i X_i^jᵀ,  dV_j += R_iᵀ X_i^j.
+template <typename T>
+void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& layout, int64_t first, int64_t count,
+                    Lanes<T>* scratch, Lanes<T>* sums) {
+  const int64_t m = problem.m, n = problem.n;
+  Lanes<T>* delta = scratch;     // G_i, then Δ_i  (m, n)
+  Lanes<T>* ys = delta + m * n;  // Y_i            (m, n)
+  Lanes<T>* xs = ys + m * n;     // X_i^j          (p, q)
+  // Δ_i = G_i ⊙ σ'(Z_i). The padding lanes hold G = 0 and X = 0; Δ, P and R are zeroed there
+  // too, so that whatever the weights hold, those lanes add exactly nothing to dU, dV and dB.
+  samples_to_lanes(problem.grad_y + first * m * n, count, m * n, delta);
+  if (problem.activation != Activation::Identity) {
+    samples_to_lanes(problem.y + first * m * n, count, m * n, ys);
+    backpropagate_activation(problem.activation, reinterpret_cast<T*>(delta), reinterpret_cast<const T*>(ys),
+                             m * n * kLanes<T>);
+    zero_padding_lanes<T>(delta, m * n, count);
+  }
+  if (problem.grad_bias != nullptr) {
+    Lanes<T>* sum_bias = sums + layout.bias_offset;
+    for (int64_t k = 0; k < m * n; ++k) sum_bias[k] += delta[k];
+  }
+  for (size_t j = 0; j < problem.inputs.size(); ++j) {
+    const BilinearInput<T>& in = problem.inputs[j];
+    const InputGradients<T>& out = problem.grads[j];
+    const int64_t p = in.p, q = in.q;
+    Lanes<T>* ps = xs + p * q;   // P_i   (m, q)
+    Lanes<T>* rs = ps + m * q;   // R_i   (p, n)
+    Lanes<T>* dxs = rs + p * n;  // dX_i  (p, q)
+    if (out.u != nullptr || out.v != nullptr) samples_to_lanes(in.x + first * p * q, count, p * q, xs);
+    if (out.u != nullptr) {
+      // P_i = Δ_i V, as P_iᵀ(c, a) = Σ_k V(k, c) Δ_i(a, k); stored (m, q).
+      scalar_times_lanes<T>(false, q, m, n, in.v, {1, q}, delta, {1, n}, ps, {1, q});
+      zero_padding_lanes<T>(ps, m * q, count);
+      // dU(a, r) += Σ_c P_i(a, c) X_i(r, c).
+      accumulate_lanes_times_lanes<T>(m, p, q, ps, {1, q}, xs, {1, q}, sums + layout.u_offset[j], {p, 1});
+    }
+    if (out.x != nullptr || out.v != nullptr) {
+      // R_i(r, k) = Σ_a U(a, r) Δ_i(a, k); stored (p, n).
+      scalar_times_lanes<T>(false, p, n, m, in.u, {1, p}, delta, {n, 1}, rs, {n, 1});
+      zero_padding_lanes<T>(rs, p * n, count);
+    }
+    if (out.v != nullptr) {
+      // dV(k, c) += Σ_r R_i(r, k) X_i(r, c).
+      accumulate_lanes_times_lanes<T>(n, q, p, rs, {n, 1}, xs, {q, 1}, sums + layout.v_offset[j], {q, 1});
+    }
+    if (out.x != nullptr) {
+      // dX_i = R_i V, as dX_iᵀ(c, r) = Σ_k V(k, c) R_i(r, k); stored (p, q).
+      scalar_times_lanes<T>(false, q, p, n, in.v, {1, q}, rs, {1, n}, dxs, {1, q});
+      lanes_to_samples(dxs, count, p * q, out.x + first * p * q);
+    }
+  }
+}
+
+template <typename T>
+void forward(const ForwardProblem<T>& problem) {
+  const int64_t scratch_size = forward_scratch_vectors(problem) * kLanes<T>;
+  at::parallel_for(0, number_of_blocks<T>(problem.batch), kBlocksPerTask, [&](int64_t first, int64_t last) {
+    std::vector<T> scratch(scratch_size);
+    for (int64_t block = first; block < last; ++block) {
+      const int64_t sample = block * kLanes<T>;
+      forward_block(problem, sample, std::min<int64_t>(kLanes<T>, problem.batch - sample),
+                    reinterpret_cast<Lanes<T>*>(scratch.data()));
+    }
+  });
+}
+
+// The blocks are cut into at most kSumSlots slots of consecutive blocks. Each slot's samples are
+// summed lane by lane in a thread's accumulators, whose lanes are then added in order into the
+// slot's scalar sums; the slots are added in order at the end. Neither step depends on which
+// thread ran which slot, so the sums are the same bits for any number of threads.
+template <typename T>
+void backward(const BackwardProblem<T>& problem) {
+  const LaneSumLayout<T> layout(problem);
+  const int64_t blocks = number_of_blocks<T>(problem.batch);
+  const int64_t slots = std::min(kSumSlots, blocks);
+  const int64_t scratch_size = backward_scratch_vectors(problem) * kLanes<T>;
+  std::vector<T> slot_sums(slots * layout.size);
+  at::parallel_for(0, slots, 1, [&](int64_t first_slot, int64_t last_slot) {
+    std::vector<T> scratch(scratch_size), lane_sums(layout.size * kLanes<T>);
+    Lanes<T>* sums = reinterpret_cast<Lanes<T>*>(lane_sums.data());
+    for (int64_t slot = first_slot; slot < last_slot; ++slot) {
+      std::fill(lane_sums.begin(), lane_sums.end(), T(0));
+      for (int64_t block = slot * blocks / slots; block < (slot + 1) * blocks / slots; ++block) {
+        const int64_t sample = block * kLanes<T>;
+        backward_block(problem, layout, sample, std::min<int64_t>(kLanes<T>, problem.batch - sample),
+                       reinterpret_cast<Lanes<T>*>(scratch.data()), sums);
+      }
+      T* slot_sum = slot_sums.data() + slot * layout.size;
+      for (int64_t k = 0; k < layout.size; ++k) {
+        T total = T(0);
+        for (int64_t lane = 0; lane < kLanes<T>; ++lane) total += sums[k][lane];
+        slot_sum[k] = total;
+      }
+    }
+  });
+  // out[k] = Σ_slots slot_sum[k], slot by slot.
+  const auto reduce_into = [&](T* out, int64_t offset, int64_t size) {
+    if (out == nullptr) return;
+    std::fill(out, out + size, T(0));
+    for (int64_t slot = 0; slot < slots; ++slot) {
+      const T* slot_sum = slot_sums.data() + slot * layout.size + offset;
+      for (int64_t k = 0; k < size; ++k) out[k] += slot_sum[k];
+    }
+  };
+  for (size_t j = 0; j < problem.inputs.size(); ++j) {
+    reduce_into(problem.grads[j].u, layout.u_offset[j], problem.m * problem.inputs[j].p);
+    reduce_into(problem.grads[j].v, layout.v_offset[j], problem.n * problem.inputs[j].q);
+  }
+  reduce_into(problem.grad_bias, layout.bias_offset, problem.m * problem.n);
+}
+
+}  // namespace
+
+const LaneKernels lane_kernels = {Isa::kVectorBytes, &forward<float>, &forward<double>, &backward<float>,
+                                  &backward<double>};
+
+}  // namespace matnet::cpu::MATNET_CPU_CAPABILITY
