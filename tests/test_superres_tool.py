@@ -218,3 +218,12 @@ def test_eval_rejects_a_test_image_smaller_than_a_patch(model_dir, tmp_path, cap
 def test_intensity_scale_divides_lambda_and_beta_by_its_square(scale):
     weights = objective_weights({"intensity_scale": scale, "weight_decay": 0.001, "sparsity_target": 0.05, "sparsity_weight": 1.0})
     assert weights == {"weight_decay": 0.001 / scale**2, "sparsity_target": 0.05, "sparsity_weight": 1.0 / scale**2}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "lbfgs"])
+def test_train_with_the_other_optimizers(folders, tmp_path, optimizer):
+    # --batch-size after TINY's: LBFGS takes its large default batch unless told otherwise
+    assert superres("train", "--images", folders / "train", "--out", tmp_path, "--epochs", "1", *TINY,
+                    "--optimizer", optimizer, "--batch-size", "300") == 0
+    history = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert history[0]["loss_total"] > 0 and history[0]["lr"] == {"sgd": 0.2, "lbfgs": 1.0}[optimizer]

@@ -17,9 +17,10 @@ CHECKPOINT_KIND = "superres"
 CHECKPOINT_NAME = "checkpoint.pt"
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
 
-# Per-optimizer defaults for --lr (experiments: docs/superres_results.md); LBFGS's line search picks
-# the step, so its lr is 1.
-DEFAULT_LR = {"sgd": 0.5, "adam": 0.01, "lbfgs": 1.0}
+# Per-optimizer defaults for --lr and --batch-size (experiments: docs/superres_results.md). LBFGS is a
+# large-batch method whose line search picks the step, so its lr is 1.
+DEFAULT_LR = {"sgd": 0.2, "adam": 0.01, "lbfgs": 1.0}
+DEFAULT_BATCH_SIZE = {"sgd": 100, "adam": 100, "lbfgs": 10000}
 
 # Options that may differ between a run and its --resume: where and how fast it runs, not what.
 RUNTIME_OPTIONS = ("out", "resume", "threads", "images")
@@ -67,7 +68,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     optimisation.add_argument("--schedule", choices=SCHEDULES, default="cosine",
                               help="learning-rate schedule over the epochs: cosine annealing to 0, step (×0.1 at "
                                    "50%% and 75%% of the epochs) or constant")
-    optimisation.add_argument("--batch-size", type=int, default=100, help="patches per step")
+    optimisation.add_argument("--batch-size", type=int, default=None,
+                              help=f"patches per step; default per optimizer: {DEFAULT_BATCH_SIZE}")
     optimisation.add_argument("--epochs", type=int, default=100, help="passes over the training patches")
 
     run = parser.add_argument_group("run")
@@ -105,6 +107,8 @@ def config_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     config["hidden"] = list(args.hidden)
     if config["lr"] is None:
         config["lr"] = DEFAULT_LR[args.optimizer]
+    if config["batch_size"] is None:
+        config["batch_size"] = DEFAULT_BATCH_SIZE[args.optimizer]
     validate(config)
     return config
 
