@@ -35,7 +35,9 @@ CASES = [
     ((5, 7, 6), (4, 3), torch.float64, "sigmoid", False, "0100", False, 3),
     ((40, 3, 9), (11, 2), torch.float32, "sigmoid", True, "1111", True, 3),
     ((9, 1, 1), (1, 1), torch.float32, "identity", True, "1111", False, 3),
-    ((300, 5, 4), (3, 6), torch.float64, "relu", True, "1111", True, 7),
+    # One multiprocessor: fewer blocks than tiles, so each block walks several tiles.
+    ((300, 5, 4), (3, 6), torch.float64, "relu", True, "1111", True, 1),
+    ((100, 28, 28), (20, 20), torch.float32, "sigmoid", True, "1111", False, 1),
     ((3, 64, 64), (64, 64), torch.float32, "sigmoid", True, "1111", True, 3),
     ((21, 16, 16), (10, 12), torch.bfloat16, "relu", False, "1111", True, 2),
 ]

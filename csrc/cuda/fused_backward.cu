@@ -157,7 +157,8 @@ cudaError_t plan_fused_backward(const BilinearShape& shape, GradientMask mask, A
     }
     return time;
   };
-  plan->samples_per_tile = best_samples_per_tile(bytes_of, time_of, shared_budget(limits, bytes_of(1)));
+  plan->samples_per_tile = best_samples_per_tile(bytes_of, time_of, shared_budget(limits, bytes_of(1)), shape.batch,
+                                                 static_cast<int64_t>(limits.multiprocessors) * kResidentBlocks);
   if (plan->samples_per_tile == 0) return cudaSuccess;
   plan->shared_bytes = bytes_of(plan->samples_per_tile);
 

@@ -97,7 +97,8 @@ cudaError_t plan_fused_forward(const BilinearShape& shape, bool right_product_fi
                ? product_time(samples * p, n, q, kLong, kShortTile) + product_time(m, samples * n, p, kShortTile, kLong)
                : product_time(m, samples * q, p, kShortTile, kLong) + product_time(samples * m, n, q, kLong, kShortTile);
   };
-  plan->samples_per_tile = best_samples_per_tile(bytes_of, time_of, shared_budget(limits, bytes_of(1)));
+  plan->samples_per_tile = best_samples_per_tile(bytes_of, time_of, shared_budget(limits, bytes_of(1)), shape.batch,
+                                                 static_cast<int64_t>(limits.multiprocessors) * kResidentBlocks);
   if (plan->samples_per_tile == 0) return cudaSuccess;
   plan->shared_bytes = bytes_of(plan->samples_per_tile);
 

@@ -122,17 +122,20 @@ inline std::size_t shared_budget(const DeviceLimits& limits, std::size_t one_sam
   return two_blocks < limits.shared_bytes_per_block ? two_blocks : limits.shared_bytes_per_block;
 }
 
-// The samples per tile with the least modelled time per sample among those whose shared memory
-// fits `budget` (the larger on ties); 0 if even one sample does not fit.
+// The samples per tile with the least modelled time for the whole batch among those whose shared
+// memory fits `budget` (the larger on ties); 0 if even one sample does not fit. The batch runs in
+// waves of `parallel_tiles` tiles at once, so large batches favour the least time per sample and
+// small ones (fewer tiles than the device holds) smaller tiles spread over more multiprocessors.
 template <typename BytesOf, typename TimeOf>
-int best_samples_per_tile(BytesOf bytes_of, TimeOf time_of, std::size_t budget) {
+int best_samples_per_tile(BytesOf bytes_of, TimeOf time_of, std::size_t budget, int64_t batch, int64_t parallel_tiles) {
   int best = 0;
   double best_time = 0;
   for (int samples = 1; samples <= kMaxSamplesPerTile && bytes_of(samples) <= budget; ++samples) {
-    const double per_sample = (time_of(samples) + kTileOverhead) / samples;
-    if (best == 0 || per_sample <= best_time) {
+    const int64_t tiles = (batch + samples - 1) / samples, waves = (tiles + parallel_tiles - 1) / parallel_tiles;
+    const double batch_time = static_cast<double>(waves) * (time_of(samples) + kTileOverhead);
+    if (best == 0 || batch_time <= best_time) {
       best = samples;
-      best_time = per_sample;
+      best_time = batch_time;
     }
   }
   return best;
