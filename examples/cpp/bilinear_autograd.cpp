@@ -3,11 +3,12 @@
 // ops. Build from the repository root (see README):
 //
 //   TORCH=$(python -c "import torch, os; print(os.path.dirname(torch.__file__))")
-//   g++ -std=c++20 -I$TORCH/include -I$TORCH/include/torch/csrc/api/include examples/cpp/bilinear_autograd.cpp \
-//       -o bilinear_autograd -L$TORCH/lib -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 \
-//       -ltorch_cuda -lc10_cuda matnet_torch/_C*.so -Wl,-rpath,$TORCH/lib:$PWD/matnet_torch
+//   g++ -std=c++20 -I$TORCH/include -I$TORCH/include/torch/csrc/api/include
+//       examples/cpp/bilinear_autograd.cpp -o bilinear_autograd -L$TORCH/lib -Wl,--no-as-needed
+//       -ltorch -ltorch_cpu -lc10 -ltorch_cuda -lc10_cuda matnet_torch/_C*.so
+//       -Wl,-rpath,$TORCH/lib:$PWD/matnet_torch
 //
-// (-ltorch_cuda -lc10_cuda only with a CUDA build of torch and matnet_torch.) The program's run
+// (one command; -ltorch_cuda -lc10_cuda only with a CUDA build of torch and matnet_torch.) The program's run
 // path reaches only its direct dependencies, so torch's CUDA libraries, which the operator library
 // needs, are linked directly and ahead of it; they bring in the CUDA runtime through their own run
 // paths.
