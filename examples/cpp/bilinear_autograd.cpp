@@ -8,10 +8,10 @@
 //       -ltorch -ltorch_cpu -lc10 -ltorch_cuda -lc10_cuda matnet_torch/_C*.so
 //       -Wl,-rpath,$TORCH/lib:$PWD/matnet_torch
 //
-// (one command; -ltorch_cuda -lc10_cuda only with a CUDA build of torch and matnet_torch.) The program's run
-// path reaches only its direct dependencies, so torch's CUDA libraries, which the operator library
-// needs, are linked directly and ahead of it; they bring in the CUDA runtime through their own run
-// paths.
+// (one command; -ltorch_cuda -lc10_cuda only with a CUDA build of torch and matnet_torch.) The
+// program's run path reaches only its direct dependencies, so torch's CUDA libraries, which the
+// operator library needs, are linked directly and ahead of it; they bring in the CUDA runtime
+// through their own run paths.
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 
