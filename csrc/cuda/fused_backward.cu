@@ -136,11 +136,6 @@ cudaError_t plan_fused_backward(const BilinearShape& shape, GradientMask mask, A
   *plan = FusedPlan{};
   plan->shape = shape;
   plan->mask = mask;
-  if (shape.batch == 0 || shape.m == 0 || shape.n == 0 || shape.p == 0 || shape.q == 0) return cudaSuccess;
-  DeviceLimits limits;
-  cudaError_t status = current_device_limits(&limits);
-  if (status != cudaSuccess) return status;
-
   using Acc = AccumulateType<T>;
   constexpr int kLong = kLongTile<Acc>;
   const int m = shape.m, n = shape.n, p = shape.p, q = shape.q;
@@ -157,22 +152,14 @@ cudaError_t plan_fused_backward(const BilinearShape& shape, GradientMask mask, A
     }
     return time;
   };
-  plan->samples_per_tile = best_samples_per_tile(bytes_of, time_of, shared_budget(limits, bytes_of(1)), shape.batch,
-                                                 static_cast<int64_t>(limits.multiprocessors) * kResidentBlocks);
-  if (plan->samples_per_tile == 0) return cudaSuccess;
-  plan->shared_bytes = bytes_of(plan->samples_per_tile);
-
-  int resident = 0;
-  status = with_backward_kernel<T>(activation, [&](auto kernel) {
-    return resident_blocks(kernel, kThreads, plan->shared_bytes, &resident);
-  });
-  if (status != cudaSuccess || resident == 0) return status;
-  const int64_t tiles = (shape.batch + plan->samples_per_tile - 1) / plan->samples_per_tile;
-  const int64_t most = static_cast<int64_t>(limits.multiprocessors) * resident;
-  plan->blocks = static_cast<int>(tiles < most ? tiles : most);
+  auto resident = [&](std::size_t shared_bytes, int* blocks) {
+    return with_backward_kernel<T>(activation, [&](auto kernel) {
+      return resident_blocks(kernel, kThreads, shared_bytes, blocks);
+    });
+  };
+  const cudaError_t status = plan_tiles(bytes_of, time_of, resident, plan);
   plan->workspace_bytes = static_cast<std::size_t>(plan->blocks) * partial_sums_per_block(shape) * sizeof(Acc);
-  plan->supported = true;
-  return cudaSuccess;
+  return status;
 }
 
 template <typename T>

@@ -83,11 +83,6 @@ cudaError_t plan_fused_forward(const BilinearShape& shape, bool right_product_fi
   *plan = FusedPlan{};
   plan->shape = shape;
   plan->right_product_first = right_product_first;
-  if (shape.batch == 0 || shape.m == 0 || shape.n == 0 || shape.p == 0 || shape.q == 0) return cudaSuccess;
-  DeviceLimits limits;
-  cudaError_t status = current_device_limits(&limits);
-  if (status != cudaSuccess) return status;
-
   using Acc = AccumulateType<T>;
   constexpr int kLong = kLongTile<Acc>;
   const int m = shape.m, n = shape.n, p = shape.p, q = shape.q;
@@ -97,21 +92,12 @@ cudaError_t plan_fused_forward(const BilinearShape& shape, bool right_product_fi
                ? product_time(samples * p, n, q, kLong, kShortTile) + product_time(m, samples * n, p, kShortTile, kLong)
                : product_time(m, samples * q, p, kShortTile, kLong) + product_time(samples * m, n, q, kLong, kShortTile);
   };
-  plan->samples_per_tile = best_samples_per_tile(bytes_of, time_of, shared_budget(limits, bytes_of(1)), shape.batch,
-                                                 static_cast<int64_t>(limits.multiprocessors) * kResidentBlocks);
-  if (plan->samples_per_tile == 0) return cudaSuccess;
-  plan->shared_bytes = bytes_of(plan->samples_per_tile);
-
-  int resident = 0;
-  status = with_forward_kernel<T>(activation, [&](auto kernel) {
-    return resident_blocks(kernel, kThreads, plan->shared_bytes, &resident);
-  });
-  if (status != cudaSuccess || resident == 0) return status;
-  const int64_t tiles = (shape.batch + plan->samples_per_tile - 1) / plan->samples_per_tile;
-  const int64_t most = static_cast<int64_t>(limits.multiprocessors) * resident;
-  plan->blocks = static_cast<int>(tiles < most ? tiles : most);
-  plan->supported = true;
-  return cudaSuccess;
+  auto resident = [&](std::size_t shared_bytes, int* blocks) {
+    return with_forward_kernel<T>(activation, [&](auto kernel) {
+      return resident_blocks(kernel, kThreads, shared_bytes, blocks);
+    });
+  };
+  return plan_tiles(bytes_of, time_of, resident, plan);
 }
 
 template <typename T>

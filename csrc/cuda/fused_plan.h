@@ -23,6 +23,8 @@ struct DeviceLimits {
 struct BilinearShape {
   int64_t batch;
   int m, n, p, q;
+
+  bool empty() const { return batch == 0 || m == 0 || n == 0 || p == 0 || q == 0; }
 };
 
 struct GradientMask {
