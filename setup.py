@@ -48,9 +48,10 @@ def operator_library():
     if with_cuda:
         extension = CUDAExtension(
             "matnet_torch._C",
-            common + ["csrc/cuda/bilinear_cuda.cpp", "csrc/cuda/multi_bilinear_cuda.cpp", "csrc/cuda/bilinear_kernels.cu"],
+            common + ["csrc/cuda/bilinear_cuda.cpp", "csrc/cuda/multi_bilinear_cuda.cpp"] + sources("cuda/*.cu"),
             define_macros=[("WITH_CUDA", None)],
-            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr"]},
+            # -lineinfo: source lines in Nsight Compute profiles, at no cost in speed.
+            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]},
             extra_link_args=["-fopenmp"],
         )
     else:
@@ -76,7 +77,7 @@ setup(
     package_dir={"matnet_torch.include": "csrc/include"},
     package_data={"matnet_torch": ["share/cmake/matnet_torch/*.cmake"], "matnet_torch.include": ["matnet/*.h"]},
     python_requires=">=3.9",
-    install_requires=["torch>=2.4", "numpy", "tqdm", "matplotlib", "pillow", "scikit-image"],
+    install_requires=["torch>=2.11,<2.15", "numpy", "tqdm", "matplotlib", "pillow", "scikit-image"],
     ext_modules=[operator_library()],
     cmdclass={"build_ext": BuildExtension},
     entry_points={

@@ -11,7 +11,9 @@ see matnet_torch.cpu_capability), each against plain PyTorch measured beside it.
 
     python benchmarks/bench_bilinear.py                # every variant, 1 and 2 threads
     python benchmarks/bench_bilinear.py --threads 1 --cpu-capabilities avx2
-    python benchmarks/bench_bilinear.py --threads 2 --device cuda
+    python benchmarks/bench_bilinear.py --device cuda  # float32 and bfloat16, N up to 131072, the
+                                                       # memory floor, a torch.compile column
+                                                       # (bench_bilinear_cuda.py)
 """
 import argparse
 
@@ -19,6 +21,7 @@ import torch
 
 import matnet_torch
 from matnet_torch import reference
+from bench_bilinear_cuda import add_cuda_arguments, cuda_table
 from measurement import add_common_arguments, multiply_adds, print_tables_per_cpu_capability
 
 # (p, q) -> (m, n), batch sizes
@@ -53,7 +56,13 @@ def implementations(p, q, m, n, batch, device):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
-    print_tables_per_cpu_capability(parser.parse_args(argv), comparisons, "shape", "activation sigmoid")
+    add_cuda_arguments(parser)
+    args = parser.parse_args(argv)
+    if torch.device(args.device).type == "cuda":
+        print(f"torch {torch.__version__}, matnet_torch {matnet_torch.__version__}, activation sigmoid")
+        cuda_table(args, torch.device(args.device))
+    else:
+        print_tables_per_cpu_capability(args, comparisons, "shape", "activation sigmoid")
 
 
 if __name__ == "__main__":

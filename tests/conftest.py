@@ -1,6 +1,8 @@
 """Shared tables for the operator tests: devices (CUDA cases skip at collection without a GPU),
-CPU kernel variants, dtypes per device, shapes, random inputs and input layouts; and a tiny synthetic
-MNIST for the tools' tests."""
+CPU kernel variants, dtypes per device, shapes, random inputs, input layouts and tolerances; and a tiny
+synthetic MNIST for the tools' tests."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -48,12 +50,10 @@ SHAPES = [
 ]
 SHAPE_IDS = ["nonsquare", "empty-batch", "1x1", "leading-dims", "no-batch", "zero-inner", "mnist"]
 
-# Tolerances for comparing against the float64 reference, per dtype.
+# Tolerances for comparing float32 and float64 results against the float64 reference.
 TOLERANCES = {
     torch.float64: dict(rtol=1e-7, atol=1e-7),
     torch.float32: dict(rtol=1e-4, atol=1e-4),
-    torch.float16: dict(rtol=1e-2, atol=1e-2),
-    torch.bfloat16: dict(rtol=5e-2, atol=5e-2),
 }
 
 
@@ -73,6 +73,60 @@ def make_inputs(x_shape, out_shape, dtype, device, bias=True, seed=0):
         rand(n, q, scale=1 / max(q, 1) ** 0.5),
         rand(m, n) if bias else None,
     )
+
+
+def rounded_once_tolerance(dtype, reduction_length, term_scale):
+    """Tolerance of a float16/bfloat16 result the kernels accumulate in float32 and round once, compared
+    with the float64 reference (gradients: from the saved, rounded output; gradients_from_saved_output).
+
+    The rule, with eps the dtype's machine epsilon, K the number of terms summed into an entry and
+    term_scale the size of one term (the product of the root-mean-squares of its factors):
+    - rounding once on output leaves an entry within half an ulp of itself: rtol = eps;
+    - an entry near zero gets no help from rtol: atol = eps · term_scale (one ulp of a term) plus the
+      float32 accumulation over K terms, at most about eps_float32 · K · term_scale.
+    Rounding any intermediate (a product, Δ, a partial sum) to 16 bits would add about
+    eps · sqrt(K) · term_scale and fail it.
+    """
+    eps, eps_float32 = torch.finfo(dtype).eps, torch.finfo(torch.float32).eps
+    return dict(rtol=eps, atol=(eps + eps_float32 * reduction_length) * term_scale)
+
+
+def _rms(t):
+    return t.double().square().mean().sqrt().item() if t.numel() else 0.0
+
+
+def bilinear_tolerances(dtype, x, u, v, grad_y):
+    """assert_close tolerances for y, dX, dU, dV and dB of bilinear(x, u, v, bias) with output gradient grad_y."""
+    if dtype in TOLERANCES:
+        return [TOLERANCES[dtype]] * 5
+    batch, (p, q), m, n = math.prod(x.shape[:-2]), x.shape[-2:], u.shape[0], v.shape[0]
+    # The gradients' terms hold Δ = G ⊙ σ'(Y), no larger than G (σ' ≤ 1 for every activation).
+    g, su, sv, sx = _rms(grad_y), _rms(u), _rms(v), _rms(x)
+    # (K, term_scale) of Y = Σ U X Vᵀ, dX = Σ Uᵀ Δ V, dU = Σ Δ V Xᵀ, dV = Σ Δᵀ U X, dB = Σ Δ.
+    terms = [(p * q, su * sx * sv), (m * n, g * su * sv), (batch * n * q, g * sv * sx), (batch * m * p, g * su * sx), (batch, g)]
+    return [rounded_once_tolerance(dtype, length, scale) for length, scale in terms]
+
+
+# σ'(z) written through y = σ(z) (design.md §1): the backward takes it from the saved output.
+DERIVATIVE_FROM_OUTPUT = {
+    "identity": torch.ones_like,
+    "sigmoid": lambda y: y * (1 - y),
+    "tanh": lambda y: 1 - y * y,
+    "relu": lambda y: (y > 0).to(y.dtype),
+}
+
+
+def gradients_from_saved_output(inputs, activation, grad_y, saved_y):
+    """The gradients of x, u, v (and bias, if given) that bilinear's backward must return from its saved
+    output: Δ = G ⊙ σ'(saved_y), then the exact backward of Z = U X Vᵀ + B, all in float64. For float16
+    and bfloat16 the saved output is rounded; the exact gradients would differ from these by that
+    rounding carried through σ', which is no error of the backward."""
+    from matnet_torch import reference
+
+    leaves = [t.detach().double().cpu().requires_grad_() for t in inputs if t is not None]
+    z = reference.bilinear(*leaves, activation="identity")
+    delta = grad_y.double().cpu() * DERIVATIVE_FROM_OUTPUT[activation](saved_y.detach().double().cpu())
+    return torch.autograd.grad(z, leaves, delta)
 
 
 def make_layout(t: torch.Tensor, layout: str) -> torch.Tensor:

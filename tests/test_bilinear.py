@@ -8,7 +8,8 @@ import torch
 
 import matnet_torch
 from matnet_torch import reference
-from conftest import DEVICE_DTYPES, DEVICES, LAYOUTS, SHAPE_IDS, SHAPES, TOLERANCES, make_inputs, make_layout
+from conftest import (DEVICE_DTYPES, DEVICES, LAYOUTS, SHAPE_IDS, SHAPES, TOLERANCES, bilinear_tolerances,
+                      gradients_from_saved_output, make_inputs, make_layout)
 
 pytestmark = pytest.mark.usefixtures("cpu_kernels")
 
@@ -34,12 +35,14 @@ def test_forward_and_gradients_match_reference(device, dtype, activation, bias, 
     assert y.shape == x_shape[:-2] + out_shape and y.dtype == dtype and y.is_contiguous()
 
     grad_y = torch.randn(y.shape, dtype=torch.float64).to(device, dtype)
-    expected_y, expected_grads = reference_result(inputs, activation, grad_y)
-    torch.testing.assert_close(y.double().cpu(), expected_y, **TOLERANCES[dtype])
+    expected_y, _ = reference_result(inputs, activation)
+    y_tolerance, *grad_tolerances = bilinear_tolerances(dtype, *inputs[:3], grad_y)
+    torch.testing.assert_close(y.double().cpu(), expected_y, **y_tolerance)
 
     grads = torch.autograd.grad(y, [t for t in leaves if t is not None], grad_y)
-    for grad, expected in zip(grads, expected_grads):
-        torch.testing.assert_close(grad.double().cpu(), expected, **TOLERANCES[dtype])
+    expected_grads = gradients_from_saved_output(inputs, activation, grad_y, y)
+    for grad, expected, tolerance in zip(grads, expected_grads, grad_tolerances):
+        torch.testing.assert_close(grad.double().cpu(), expected, **tolerance)
 
 
 @pytest.mark.parametrize("device", DEVICES)
