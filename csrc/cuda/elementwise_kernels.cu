@@ -29,7 +29,7 @@ template <Activation A, typename T>
 __global__ void activation_backward_kernel(const T* grad_y, const T* y, T* delta, int64_t total) {
   for (int64_t k = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; k < total;
        k += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    delta[k] = from_compute<T>(activation_backward<A>(to_compute(grad_y[k]), to_compute(y[k])));
+    delta[k] = activation_backward<A>(grad_y[k], y[k]);
   }
 }
 
