@@ -120,6 +120,12 @@ c10::SymDimVector bilinear_output_shape(const at::Tensor& x, const at::Tensor& u
   return shape;
 }
 
+BilinearOutputMask bilinear_output_mask(const char* op, const c10::List<bool>& output_mask) {
+  TORCH_CHECK(output_mask.size() == 4, op, ": output_mask must have 4 entries ([dX, dU, dV, dB]), got ",
+              output_mask.size());
+  return {output_mask[0], output_mask[1], output_mask[2], output_mask[3]};
+}
+
 BilinearSizes bilinear_sizes(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v) {
   const int64_t batch = c10::multiply_integers(x.sizes().begin(), x.sizes().end() - 2);
   return {batch, u.size(0), v.size(0), x.size(-2), x.size(-1)};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <ATen/core/List.h>
 #include <c10/core/SymIntArrayRef.h>
 #include <c10/util/string_view.h>
 
@@ -81,5 +82,9 @@ BilinearSizes bilinear_sizes(const at::Tensor& x, const at::Tensor& u, const at:
 // The dX, dU, dV, dB returned by bilinear_backward; an entry is undefined where its mask is false.
 using BilinearGradients = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 using BilinearOutputMask = std::array<bool, 4>;
+
+// The schema's bool[] output_mask as the four flags [dX, dU, dV, dB]; another length is an error
+// naming the operator and the argument.
+BilinearOutputMask bilinear_output_mask(const char* op, const c10::List<bool>& output_mask);
 
 }  // namespace matnet

@@ -9,10 +9,10 @@ TORCH_LIBRARY(matnet, m) {
   m.def(
       "bilinear(Tensor x, Tensor u, Tensor v, Tensor? bias=None, str activation=\"identity\") -> Tensor",
       {at::Tag::pt2_compliant_tag});
-  // (dX, dU, dV, dB) from the saved x and y only; entries whose output_mask is false are None.
+  // (dX, dU, dV, dB) from the saved x and y only; entries whose output_mask (4 entries) is false are None.
   m.def(
       "bilinear_backward(Tensor grad_y, Tensor x, Tensor u, Tensor v, Tensor y, str activation, "
-      "bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+      "bool[] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
       {at::Tag::pt2_compliant_tag});
   // y = σ(Σ_j U_j X_i^j V_jᵀ + B) for xs[j] (..., p_j, q_j) with the same leading dimensions,
   // us[j] (m, p_j), vs[j] (n, q_j), bias (m, n): the multimodal encoder (design.md §2).

@@ -87,3 +87,12 @@ def test_an_output_whose_size_overflows_is_refused_before_allocating():
     with pytest.raises(RuntimeError, match=r"matnet::bilinear: the output would have shape \[1099511627776, 4096, 4096\], "
                                            r"more elements than a tensor can index"):
         matnet_torch.bilinear(x, torch.ones(2**12, 1), torch.ones(2**12, 1))
+
+
+@pytest.mark.parametrize("length", [3, 5])
+def test_an_output_mask_of_the_wrong_length_names_the_operator_and_argument(length):
+    x, u, v = torch.rand(3, 4, 5), torch.rand(2, 4), torch.rand(3, 5)
+    y = matnet_torch.bilinear(x, u, v)
+    with pytest.raises(RuntimeError, match=rf"matnet::bilinear_backward: output_mask must have 4 entries "
+                                           rf"\(\[dX, dU, dV, dB\]\), got {length}"):
+        torch.ops.matnet.bilinear_backward(torch.ones_like(y), x, u, v, y, "identity", [True] * length)

@@ -40,7 +40,8 @@ class BilinearBackwardFunction : public torch::autograd::Function<BilinearBackwa
 
 BilinearGradients bilinear_backward_autograd(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
                                              const at::Tensor& v, const at::Tensor& y,
-                                             c10::string_view activation, BilinearOutputMask mask) {
+                                             c10::string_view activation, const c10::List<bool>& output_mask) {
+  const BilinearOutputMask mask = bilinear_output_mask("matnet::bilinear_backward", output_mask);
   const variable_list requested = BilinearBackwardFunction::apply(grad_y, x, u, v, y, activation, mask);
   std::array<at::Tensor, 4> grads;
   for (size_t k = 0, next = 0; k < grads.size(); ++k) {

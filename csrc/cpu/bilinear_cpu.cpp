@@ -31,8 +31,9 @@ at::Tensor bilinear_cpu(const at::Tensor& x, const at::Tensor& u, const at::Tens
 
 BilinearGradients bilinear_backward_cpu(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
                                         const at::Tensor& v, const at::Tensor& y, c10::string_view activation,
-                                        BilinearOutputMask mask) {
+                                        const c10::List<bool>& output_mask) {
   constexpr const char* op = "matnet::bilinear_backward";
+  const BilinearOutputMask mask = bilinear_output_mask(op, output_mask);
   const Activation parsed = check_bilinear_backward_inputs(op, grad_y, x, u, v, y, activation);
   const BilinearSizes s = bilinear_sizes(x, u, v);
   at::Tensor grad_x = mask[0] ? at::empty_like(x, at::MemoryFormat::Contiguous) : at::Tensor();

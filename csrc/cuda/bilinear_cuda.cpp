@@ -123,9 +123,10 @@ at::Tensor bilinear_cuda(const at::Tensor& x, const at::Tensor& u, const at::Ten
 
 BilinearGradients bilinear_backward_cuda(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
                                          const at::Tensor& v, const at::Tensor& y, c10::string_view activation,
-                                         BilinearOutputMask mask) {
+                                         const c10::List<bool>& output_mask) {
   constexpr const char* op = "matnet::bilinear_backward";
   const Activation parsed = check_bilinear_backward_inputs(op, grad_y, x, u, v, y, activation);
+  const BilinearOutputMask mask = bilinear_output_mask(op, output_mask);
   check_on_cuda(op, x);
   const c10::cuda::CUDAGuard device_guard(x.device());
   const BilinearSizes sizes = bilinear_sizes(x, u, v);

@@ -21,7 +21,7 @@ at::Tensor bilinear_missing(const at::Tensor& x, const at::Tensor&, const at::Te
 
 BilinearGradients bilinear_backward_missing(const at::Tensor&, const at::Tensor& x, const at::Tensor&,
                                             const at::Tensor&, const at::Tensor&, c10::string_view,
-                                            BilinearOutputMask) {
+                                            const c10::List<bool>&) {
   fail("matnet::bilinear_backward", x);
 }
 

@@ -22,8 +22,9 @@ at::Tensor bilinear_unsupported(const at::Tensor& x, const at::Tensor& u, const 
 
 BilinearGradients bilinear_backward_unsupported(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
                                                 const at::Tensor& v, const at::Tensor& y, c10::string_view activation,
-                                                BilinearOutputMask) {
+                                                const c10::List<bool>& output_mask) {
   check_bilinear_backward_inputs("matnet::bilinear_backward", grad_y, x, u, v, y, activation);
+  bilinear_output_mask("matnet::bilinear_backward", output_mask);
   no_kernel("matnet::bilinear_backward", x);
 }
 

@@ -17,8 +17,9 @@ at::Tensor bilinear_meta(const at::Tensor& x, const at::Tensor& u, const at::Ten
 
 BilinearGradients bilinear_backward_meta(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
                                          const at::Tensor& v, const at::Tensor& y, c10::string_view activation,
-                                         BilinearOutputMask mask) {
+                                         const c10::List<bool>& output_mask) {
   check_bilinear_backward_inputs("matnet::bilinear_backward", grad_y, x, u, v, y, activation);
+  const BilinearOutputMask mask = bilinear_output_mask("matnet::bilinear_backward", output_mask);
   auto like = [](bool needed, c10::SymIntArrayRef shape, const at::Tensor& t) {
     return needed ? at::empty_symint(shape, t.options()) : at::Tensor();
   };

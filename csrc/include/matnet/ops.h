@@ -37,8 +37,8 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_backw
           .findSchemaOrThrow("matnet::bilinear_backward", "")
           .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
               const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              c10::string_view, std::array<bool, 4>)>();
-  return op.call(grad_y, x, u, v, y, activation, output_mask);
+              c10::string_view, const c10::List<bool>&)>();
+  return op.call(grad_y, x, u, v, y, activation, c10::List<bool>(c10::ArrayRef<bool>(output_mask)));
 }
 
 // Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B) for xs[j] (..., p_j, q_j) with the same leading dimensions,
