@@ -20,8 +20,12 @@ def make_inputs(x_shape, out_shape, dtype, seed=0):
     return rand(*x_shape), rand(m, p, scale=p**-0.5), rand(n, q, scale=q**-0.5), rand(m, n)
 
 
-# Sides beyond what fits in shared memory take the batched-GEMM path (csrc/cuda/bilinear_cuda.cpp).
-@pytest.mark.parametrize("x_shape,out_shape", [((3, 130, 129), (128, 131)), ((2, 200, 7), (5, 160))], ids=["129-131", "200x7-5x160"])
+# Sides longer than kLongestFusedSide (32) take the batched-GEMM path (csrc/cuda/bilinear_cuda.cpp).
+@pytest.mark.parametrize(
+    "x_shape,out_shape",
+    [((5, 33, 7), (2, 3)), ((4, 64, 64), (64, 64)), ((3, 130, 129), (128, 131)), ((2, 200, 7), (5, 160))],
+    ids=["33x7-2x3", "64-64", "129-131", "200x7-5x160"],
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 def test_shapes_beyond_the_fused_kernels_match_reference(x_shape, out_shape, dtype, activation):

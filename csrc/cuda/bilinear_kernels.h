@@ -2,8 +2,9 @@
 // a stream, and return the launch status. Knows nothing of ATen: compiles with plain nvcc.
 //
 // Two paths:
-//  - fused (fused_forward.cu, fused_backward.cu): one kernel per direction at the memory floor,
-//    for every shape whose working set fits in a block's shared memory;
+//  - fused (fused_forward.cu, fused_backward.cu): one kernel per direction, reading and writing
+//    each sample once, for shapes whose working set fits in a block's shared memory (the glue in
+//    bilinear_cuda.cpp sends it the small matrices only);
 //  - batched GEMM (bilinear_cuda.cpp, through ATen) for the rest, with the element-wise kernels
 //    below applying bias and σ, or σ'.
 // T is float, double, __half or __nv_bfloat16 for the fused kernels; the element-wise kernels work

@@ -6,7 +6,8 @@
 // DTYPE float32|float64|float16|bfloat16; ACTIVATION 0 identity, 1 sigmoid, 2 tanh, 3 relu;
 // BIAS 0|1; MASK four 0|1 digits for dX, dU, dV, dB; RIGHT_FIRST 0|1 the forward's product order.
 // IN holds x, u, v, [bias], grad_y as raw values of DTYPE, contiguous, in that order. OUT gets y
-// and the gradients the mask asks for, in the order dX, dU, dV, dB. Prints the plans.
+// and the gradients the mask asks for, in the order dX, dU, dV, dB. Prints the plans; with IN "-",
+// only prints them (the emulated device: an H100's shared memory, MULTIPROCESSORS).
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -44,6 +45,15 @@ int run(char** argv) {
   emulation::limits.multiprocessors = std::atoi(argv[11]);
   const int64_t batch = shape.batch, m = shape.m, n = shape.n, p = shape.p, q = shape.q;
 
+  FusedPlan forward_plan;
+  check(plan_fused_forward<T>(shape, right_first, activation, &forward_plan), "plan_fused_forward");
+  print_plan("forward", forward_plan);
+  FusedPlan backward_plan;
+  check(plan_fused_backward<T>(shape, mask, activation, &backward_plan), "plan_fused_backward");
+  print_plan("backward", backward_plan);
+  if (std::string(argv[12]) == "-") return 0;
+  if (!forward_plan.supported || !backward_plan.supported) return 2;
+
   std::ifstream in(argv[12], std::ios::binary);
   auto read = [&](int64_t count) {
     std::vector<T> values(count);
@@ -56,14 +66,6 @@ int run(char** argv) {
     std::cerr << "input file too short" << std::endl;
     return 1;
   }
-
-  FusedPlan forward_plan;
-  check(plan_fused_forward<T>(shape, right_first, activation, &forward_plan), "plan_fused_forward");
-  print_plan("forward", forward_plan);
-  FusedPlan backward_plan;
-  check(plan_fused_backward<T>(shape, mask, activation, &backward_plan), "plan_fused_backward");
-  print_plan("backward", backward_plan);
-  if (!forward_plan.supported || !backward_plan.supported) return 2;
 
   std::vector<T> y(batch * m * n), grad_x(batch * p * q), grad_u(m * p), grad_v(n * q), grad_bias(m * n);
   check(launch_fused_forward<T>(forward_plan, x.data(), u.data(), v.data(), has_bias ? bias.data() : nullptr,
