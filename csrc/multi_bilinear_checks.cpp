@@ -48,6 +48,17 @@ Activation check_multi_bilinear_backward_inputs(const char* op, const at::Tensor
   return parsed;
 }
 
+std::vector<at::Tensor> gradients_in_mask_order(const std::vector<at::Tensor>& grad_xs,
+                                                const std::vector<at::Tensor>& grad_us,
+                                                const std::vector<at::Tensor>& grad_vs, const at::Tensor& grad_bias) {
+  std::vector<at::Tensor> requested;
+  for (const auto* list : {&grad_xs, &grad_us, &grad_vs})
+    for (const at::Tensor& grad : *list)
+      if (grad.defined()) requested.push_back(grad);
+  if (grad_bias.defined()) requested.push_back(grad_bias);
+  return requested;
+}
+
 c10::SymDimVector multi_bilinear_output_shape(at::TensorList xs, at::TensorList us, at::TensorList vs) {
   return bilinear_output_shape(xs[0], us[0], vs[0]);
 }

@@ -20,6 +20,11 @@ Activation check_multi_bilinear_backward_inputs(const char* op, const at::Tensor
                                                 at::TensorList us, at::TensorList vs, const at::Tensor& y,
                                                 c10::string_view activation, const c10::List<bool>& output_mask);
 
+// The backward's result: the defined gradients in the mask's order [dxs…, dus…, dvs…, dbias].
+std::vector<at::Tensor> gradients_in_mask_order(const std::vector<at::Tensor>& grad_xs,
+                                                const std::vector<at::Tensor>& grad_us,
+                                                const std::vector<at::Tensor>& grad_vs, const at::Tensor& grad_bias);
+
 // (..., m, n) for the leading dimensions of the inputs; symbolic for the Meta kernels.
 c10::SymDimVector multi_bilinear_output_shape(at::TensorList xs, at::TensorList us, at::TensorList vs);
 

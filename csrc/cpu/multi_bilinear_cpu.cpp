@@ -52,16 +52,13 @@ std::vector<at::Tensor> multi_bilinear_backward_cpu(const at::Tensor& grad_y, at
   const at::Tensor grad_bias = mask[3 * inputs] ? at::empty({m, n}, y.options()) : at::Tensor();
   run_bilinear_backward(grad_y.contiguous().view({batch, m, n}), y.contiguous().view({batch, m, n}),
                         contiguous_inputs(xs, us, vs, batch), parsed, grads, grad_bias);
-  // The requested gradients in the mask's order, dX_j in the shape of xs[j].
-  std::vector<at::Tensor> requested;
-  for (size_t j = 0; j < inputs; ++j)
-    if (grads[j].x.defined()) requested.push_back(grads[j].x.view(xs[j].sizes()));
-  for (size_t j = 0; j < inputs; ++j)
-    if (grads[j].u.defined()) requested.push_back(grads[j].u);
-  for (size_t j = 0; j < inputs; ++j)
-    if (grads[j].v.defined()) requested.push_back(grads[j].v);
-  if (grad_bias.defined()) requested.push_back(grad_bias);
-  return requested;
+  std::vector<at::Tensor> grad_xs, grad_us, grad_vs;
+  for (size_t j = 0; j < inputs; ++j) {
+    grad_xs.push_back(grads[j].x.defined() ? grads[j].x.view(xs[j].sizes()) : at::Tensor());  // xs[j]'s shape
+    grad_us.push_back(grads[j].u);
+    grad_vs.push_back(grads[j].v);
+  }
+  return gradients_in_mask_order(grad_xs, grad_us, grad_vs, grad_bias);
 }
 
 }  // namespace

@@ -37,15 +37,11 @@ std::vector<at::Tensor> multi_bilinear_backward_cuda(const at::Tensor& grad_y, a
     // With the identity, bilinear_backward's y is not read: Δ stands in for it (same shape).
     auto [grad_x, grad_u, grad_v, unused_bias] = matnet::bilinear_backward(
         delta, xs[j], us[j], vs[j], delta, "identity", {mask[j], mask[inputs + j], mask[2 * inputs + j], false});
-    if (grad_x.defined()) dxs.push_back(grad_x);
-    if (grad_u.defined()) dus.push_back(grad_u);
-    if (grad_v.defined()) dvs.push_back(grad_v);
+    dxs.push_back(grad_x);
+    dus.push_back(grad_u);
+    dvs.push_back(grad_v);
   }
-  std::vector<at::Tensor> requested = dxs;
-  requested.insert(requested.end(), dus.begin(), dus.end());
-  requested.insert(requested.end(), dvs.begin(), dvs.end());
-  if (mask[3 * inputs]) requested.push_back(delta.flatten(0, -3).sum(0));
-  return requested;
+  return gradients_in_mask_order(dxs, dus, dvs, mask[3 * inputs] ? delta.flatten(0, -3).sum(0) : at::Tensor());
 }
 
 }  // namespace
