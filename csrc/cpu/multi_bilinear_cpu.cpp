@@ -19,14 +19,12 @@ std::vector<InputTensors> contiguous_inputs(at::TensorList xs, at::TensorList us
   return inputs;
 }
 
-int64_t batch_of(const at::Tensor& x) { return c10::multiply_integers(x.sizes().begin(), x.sizes().end() - 2); }
-
 at::Tensor multi_bilinear_cpu(at::TensorList xs, at::TensorList us, at::TensorList vs,
                               const std::optional<at::Tensor>& bias, c10::string_view activation) {
   const Activation parsed = check_multi_bilinear_inputs("matnet::multi_bilinear", xs, us, vs, bias, activation);
   at::Tensor y = at::empty_symint(multi_bilinear_output_shape(xs, us, vs), xs[0].options());
   if (y.numel() == 0) return y;
-  const int64_t batch = batch_of(xs[0]);
+  const int64_t batch = bilinear_sizes(xs[0], us[0], vs[0]).batch;
   at::Tensor y_samples = y.view({batch, us[0].size(0), vs[0].size(0)});
   run_bilinear_forward(contiguous_inputs(xs, us, vs, batch), bias.has_value() ? bias->contiguous() : at::Tensor(),
                        parsed, y_samples);
@@ -39,7 +37,8 @@ std::vector<at::Tensor> multi_bilinear_backward_cpu(const at::Tensor& grad_y, at
   const Activation parsed = check_multi_bilinear_backward_inputs("matnet::multi_bilinear_backward", grad_y, xs, us,
                                                                  vs, y, activation, mask);
   const size_t inputs = xs.size();
-  const int64_t batch = batch_of(xs[0]), m = us[0].size(0), n = vs[0].size(0);
+  const BilinearSizes sizes = bilinear_sizes(xs[0], us[0], vs[0]);  // batch, m, n shared by every input
+  const int64_t batch = sizes.batch, m = sizes.m, n = sizes.n;
   const auto wanted = [&](bool needed, const at::Tensor& like) {
     return needed ? at::empty(like.sizes(), like.options()) : at::Tensor();
   };
