@@ -11,9 +11,12 @@
 
 namespace matnet::cpu {
 
-// Samples are summed (dU, dV, dB) in this many slots, each a fixed, contiguous run of blocks
-// summed in order and then added slot by slot: the result is the same bits for any thread count.
+// Samples are summed (dU, dV, dB) in at most kSumSlots slots, each a fixed, contiguous run of at
+// least kMinBlocksPerSlot blocks (where the batch has them) summed in order and then added slot by
+// slot: the result is the same bits for any thread count. The minimum keeps small batches from
+// paying a slot's fixed cost (zeroing its lane sums, adding up their lanes) for every block.
 constexpr int64_t kSumSlots = 16;
+constexpr int64_t kMinBlocksPerSlot = 4;
 
 struct LaneKernels {
   int64_t vector_bytes;  // one register: a block holds vector_bytes / sizeof(T) samples

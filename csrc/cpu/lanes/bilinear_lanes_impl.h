@@ -179,7 +179,7 @@ void forward(const ForwardProblem<T>& problem) {
   });
 }
 
-// The blocks are cut into at most kSumSlots slots of consecutive blocks. Each slot's samples are
+// The blocks are cut into slots of consecutive blocks (bilinear_lanes.h). Each slot's samples are
 // summed lane by lane in a thread's accumulators, whose lanes are then added in order into the
 // slot's scalar sums; the slots are added in order at the end. Neither step depends on which
 // thread ran which slot, so the sums are the same bits for any number of threads.
@@ -187,7 +187,7 @@ template <typename T>
 void backward(const BackwardProblem<T>& problem) {
   const LaneSumLayout<T> layout(problem);
   const int64_t blocks = number_of_blocks<T>(problem.batch);
-  const int64_t slots = std::min(kSumSlots, blocks);
+  const int64_t slots = std::clamp<int64_t>(blocks / kMinBlocksPerSlot, 1, kSumSlots);
   const int64_t scratch_size = backward_scratch_vectors(problem) * kLanes<T>;
   std::vector<T> slot_sums(slots * layout.size);
   at::parallel_for(0, slots, 1, [&](int64_t first_slot, int64_t last_slot) {
