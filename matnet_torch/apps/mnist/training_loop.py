@@ -7,6 +7,7 @@ with the model, optimiser and schedule after every epoch (``common.training_stat
 so ``--resume`` continues bit for bit. Under torchrun every process draws the same batches and trains
 on its share of each (``common.distributed``); rank 0 prints and writes the checkpoints.
 """
+import functools
 import math
 import os
 import time
@@ -28,21 +29,34 @@ from .evaluate import CHECKPOINT_KIND, evaluate
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
+@functools.lru_cache(maxsize=None)
+def _shift_gather_indices(max_shift: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+    """Row (dy + max_shift)·(2·max_shift + 1) + (dx + max_shift) holds, for the shift (dy, dx), the
+    flat index into the zero-padded image of every output pixel (r, c): padded pixel
+    (r + max_shift - dy, c + max_shift - dx)."""
+    offsets = torch.arange(-max_shift, max_shift + 1, device=device)
+    dy = offsets.repeat_interleave(len(offsets)).view(-1, 1, 1)
+    dx = offsets.repeat(len(offsets)).view(-1, 1, 1)
+    rows = torch.arange(height, device=device).view(1, height, 1) + max_shift - dy
+    columns = torch.arange(width, device=device).view(1, 1, width) + max_shift - dx
+    return (rows * (width + 2 * max_shift) + columns).reshape(len(dy), height * width)
+
+
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Each image (N, H, W) translated by its own random (dy, dx) in [-max_shift, max_shift]², zero filled;
     the shifts are drawn from ``generator`` (CPU) and applied on the images' device.
 
-    One gather over the zero-padded batch: output pixel (r, c) of image i reads padded pixel
-    (r + max_shift - dy_i, c + max_shift - dx_i).
+    One gather over the zero-padded batch, whose per-pixel indices come from a table of the
+    (2·max_shift + 1)² possible shifts built once (building them per batch cost more than the gather).
     """
+    if max_shift == 0:
+        return images
     n, height, width = images.shape
-    device = images.device
     padded = F.pad(images, (max_shift,) * 4).reshape(n, -1)
-    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n, 1, 1), generator=generator).to(device)
-    rows = torch.arange(height, device=device).view(1, height, 1) + max_shift - dy
-    columns = torch.arange(width, device=device).view(1, 1, width) + max_shift - dx
-    index = rows * (width + 2 * max_shift) + columns
-    return padded.gather(1, index.reshape(n, -1)).view(n, height, width)
+    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n), generator=generator).to(images.device)
+    shift = (dy + max_shift) * (2 * max_shift + 1) + (dx + max_shift)
+    index = _shift_gather_indices(max_shift, height, width, images.device).index_select(0, shift)
+    return padded.gather(1, index).view(n, height, width)
 
 
 def objective(model: nn.Module, forward_with_hidden, images: torch.Tensor, labels: torch.Tensor,
@@ -84,7 +98,7 @@ def train_epoch(
     seen = 0
     with progress_bar(len(images), description, show=processes.is_main) as bar:
         for batch in order.split(config["batch_size"]):
-            x, y = images[batch], labels[batch]
+            x, y = images.index_select(0, batch), labels.index_select(0, batch)
             if config["shift"] > 0:
                 x = random_shift(x, config["shift"], generator)
             share = processes.share(len(batch))
