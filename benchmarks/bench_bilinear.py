@@ -35,7 +35,8 @@ CONFIGS = [
 def comparisons(device):
     """(label, N, multiply-adds per sample, matnet and plain PyTorch forward functions) per case."""
     for (p, q), (m, n), batches in CONFIGS:
-        forward_macs, backward_macs = multiply_adds(p, q, m, n)
+        # x does not require grad (as for a network's first layer): no dX in the backward.
+        forward_macs, backward_macs = multiply_adds(p, q, m, n, input_gradient=False)
         for batch in batches:
             yield f"{p}x{q}->{m}x{n}", batch, forward_macs + backward_macs, implementations(p, q, m, n, batch, device)
 

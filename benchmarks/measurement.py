@@ -24,22 +24,39 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-def time_call(fn, device, min_seconds, rounds=5):
-    """Median over rounds of the mean time of fn over enough calls to fill min_seconds."""
+def calls_per_round(fn, device, min_seconds):
+    """How many calls of fn (after a warm-up call) fill about min_seconds."""
     fn()
     synchronize(device)
     start = time.perf_counter()
     fn()
     synchronize(device)
-    calls = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-6)))
-    samples = []
+    return max(1, int(min_seconds / max(time.perf_counter() - start, 1e-6)))
+
+
+def time_round(fn, calls, device):
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - start) / calls
+
+
+def time_call(fn, device, min_seconds, rounds=5):
+    """Median over rounds of the mean time of fn over enough calls to fill min_seconds."""
+    calls = calls_per_round(fn, device, min_seconds)
+    return statistics.median(time_round(fn, calls, device) for _ in range(rounds))
+
+
+def time_calls_interleaved(fns, device, min_seconds, rounds=7):
+    """time_call for each of several functions, their rounds taken in turn (a, b, a, b, ...), so that
+    a slow spell of a shared machine falls on all of them alike and their ratios stay meaningful."""
+    calls = {name: calls_per_round(fn, device, min_seconds) for name, fn in fns.items()}
+    samples = {name: [] for name in fns}
     for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        synchronize(device)
-        samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            samples[name].append(time_round(fn, calls[name], device))
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def gemm_peak_gflops(device, min_seconds):
@@ -84,19 +101,29 @@ def cpu_model():
 
 def measure(implementations, device, min_seconds):
     """For each name -> forward function: forward time, forward+backward time (of forward().sum()),
-    bytes saved for backward and, on CUDA, the allocator's peak during forward+backward."""
-    result = {}
-    for name, forward in implementations.items():
-        def forward_backward():
-            forward().sum().backward()
+    bytes saved for backward and, on CUDA, the allocator's peak during forward+backward. The
+    implementations' timing rounds are interleaved (time_calls_interleaved)."""
+    def forward_only(forward):
+        return lambda: forward().detach()
 
-        result[name] = {
-            "forward": time_call(lambda: forward().detach(), device, min_seconds),
-            "forward_backward": time_call(forward_backward, device, min_seconds),
+    def forward_backward(forward):
+        return lambda: forward().sum().backward()
+
+    forward_times = time_calls_interleaved(
+        {name: forward_only(forward) for name, forward in implementations.items()}, device, min_seconds
+    )
+    forward_backward_times = time_calls_interleaved(
+        {name: forward_backward(forward) for name, forward in implementations.items()}, device, min_seconds
+    )
+    return {
+        name: {
+            "forward": forward_times[name],
+            "forward_backward": forward_backward_times[name],
             "saved": saved_bytes(forward)[0],
-            "peak": peak_cuda_bytes(forward_backward, device) if device.type == "cuda" else None,
+            "peak": peak_cuda_bytes(forward_backward(forward), device) if device.type == "cuda" else None,
         }
-    return result
+        for name, forward in implementations.items()
+    }
 
 
 def print_tables(args, device, comparisons, label):

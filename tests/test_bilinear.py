@@ -135,6 +135,21 @@ def test_result_does_not_depend_on_thread_count(threads):
         torch.testing.assert_close(grad, ref_grad)
 
 
+def test_a_batch_of_several_chunks_matches_reference():
+    """The GEMM path (csrc/cpu/bilinear_gemm.cpp) runs large batches in chunks of about 2 MiB of X
+    (334 float64 samples of 28×28 here, so 9 chunks, the last one shorter), writing the sums over
+    samples with the first chunk and adding the others' to them; the lane kernels take these
+    samples in blocks. Every variant must give the reference's output and gradients."""
+    inputs = make_inputs((3000, 28, 28), (20, 20), torch.float64, "cpu")
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    y = matnet_torch.bilinear(*leaves, activation="tanh")
+    grad_y = torch.randn(y.shape, dtype=torch.float64)
+    expected_y, expected_grads = reference_result(inputs, "tanh", grad_y)
+    torch.testing.assert_close(y, expected_y)
+    for grad, expected in zip(torch.autograd.grad(y, leaves, grad_y), expected_grads):
+        torch.testing.assert_close(grad, expected)
+
+
 def test_gradients_are_the_same_bits_for_any_thread_count(cpu_kernels):
     """The lane kernels sum over samples (dU, dV, dB) in fixed slots of samples, whichever thread runs
     them, so training is bit-for-bit reproducible across thread counts. (The default variant's GEMMs
