@@ -2,9 +2,8 @@
 // GEMM over the flattened batch where the layout allows and a batched product otherwise (the same
 // kinds of products plain PyTorch runs, arranged so the backward needs no intermediate saved by
 // the forward), on chunks of the batch small enough to stay in cache, with bias and σ applied in
-// place and σ' by ATen's own kernels. It runs wherever no
-// lane kernels apply: a CPU without AVX2, one that is not x86-64, or matrices too large for a block
-// of samples to stay in cache.
+// place and σ' by ATen's own kernels. It runs wherever no lane kernels apply: a CPU without AVX2,
+// one that is not x86-64, or matrices too large for a block of samples to stay in cache.
 #pragma once
 
 #include <ATen/core/Tensor.h>
