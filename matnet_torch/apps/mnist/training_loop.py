@@ -49,8 +49,6 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     One gather over the zero-padded batch, whose per-pixel indices come from a table of the
     (2·max_shift + 1)² possible shifts built once (building them per batch cost more than the gather).
     """
-    if max_shift == 0:
-        return images
     n, height, width = images.shape
     padded = F.pad(images, (max_shift,) * 4).reshape(n, -1)
     dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n), generator=generator).to(images.device)
