@@ -31,6 +31,7 @@ MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
   const float t = z * 1.44269504088896341f;
   // k = t rounded to the nearest integer: adding and subtracting 1.5·2²³ leaves no fraction bits
   // for |t| < 2²². No branch and no conversion per sign, so it costs two additions in a vector.
+  // (Only under IEEE arithmetic, as setup.py builds: -ffast-math would fold the pair to t.)
   const float k_float = (t + 12582912.0f) - 12582912.0f;
   const int k = static_cast<int>(k_float);
   const float r = z - k_float * 0.693359375f + k_float * 2.12194440e-4f;
