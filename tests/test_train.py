@@ -8,11 +8,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from conftest import requires_cuda
 from matnet_torch.apps.common.checkpoint import load_checkpoint
 from matnet_torch.apps.common.reproducibility import single_threaded
 from matnet_torch.apps.mnist import evaluate, train, training_loop
+from matnet_torch.apps.mnist.augmentation import RandomShifts
 from matnet_torch.nn import MatNetClassifier
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -145,15 +147,22 @@ def test_resume_refuses_changed_options_and_fresh_runs_refuse_to_overwrite(out, 
     assert_one_line(capsys.readouterr().err, "matnet_torch.train: " + message)
 
 
-def test_random_shift_translates_each_image_within_bounds():
-    images = torch.zeros(64, 28, 28)
-    images[:, 14, 14] = 1.0
-    shifted = training_loop.random_shift(images, 2, torch.Generator().manual_seed(0))
-    assert shifted.shape == images.shape and torch.equal(shifted.sum(dim=(1, 2)), torch.ones(64))
-    rows, columns = shifted.nonzero()[:, 1], shifted.nonzero()[:, 2]
-    assert rows.min() >= 12 and rows.max() <= 16 and columns.min() >= 12 and columns.max() <= 16
-    assert len(set(zip(rows.tolist(), columns.tolist()))) > 10  # shifts differ between images
-    assert torch.equal(training_loop.random_shift(images, 0, torch.Generator()), images)
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+def test_random_shifts_select_and_translate_each_image_within_bounds(device):
+    images = torch.rand(64, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
+    indices = torch.randperm(64, generator=torch.Generator().manual_seed(1))[:48].to(device)
+    shifted = RandomShifts(images, 2).batch(indices, torch.Generator().manual_seed(2))
+    assert shifted.shape == (48, 28, 28)
+    # Each output is its own image translated by exactly one (dy, dx) in [-2, 2]², zero filled.
+    padded = F.pad(images, (2,) * 4)
+    shifts_seen = set()
+    for image, index in zip(shifted, indices.tolist()):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if torch.equal(image, padded[index, 2 - dy:30 - dy, 2 - dx:30 - dx])]
+        assert len(matches) == 1
+        shifts_seen.add(matches[0])
+    assert len(shifts_seen) > 10  # shifts differ between images
+    assert torch.equal(RandomShifts(images, 0).batch(indices, torch.Generator()), images[indices])
 
 
 def test_divergence_stops_with_a_clear_message_and_writes_no_nonfinite_checkpoint(data_dir, tmp_path, capsys):

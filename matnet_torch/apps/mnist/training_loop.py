@@ -1,13 +1,13 @@
 """The training loop of ``matnet_torch.train``: objective, optimiser, schedule, epochs and checkpoints.
 
-The whole training set is one float tensor; every epoch indexes it with a fresh random permutation
-(no DataLoader: on two cores worker processes only compete with the arithmetic). All randomness of
+The whole training set is one float tensor, zero-padded once for the ``--shift`` translations
+(``augmentation.RandomShifts``); every epoch indexes it with a fresh random permutation (no
+DataLoader: on two cores worker processes only compete with the arithmetic). All randomness of
 training (shuffling, augmentation) draws from one ``torch.Generator`` whose state is checkpointed
 with the model, optimiser and schedule after every epoch (``common.training_state``, kind "mnist"),
 so ``--resume`` continues bit for bit. Under torchrun every process draws the same batches and trains
 on its share of each (``common.distributed``); rank 0 prints and writes the checkpoints.
 """
-import functools
 import math
 import os
 import time
@@ -23,38 +23,11 @@ from ..common.distributed import Processes
 from ..common.progress import progress_bar
 from ..common.training_state import save_training_state, start_training
 from ..common.training_step import Step, training_step
+from .augmentation import RandomShifts
 from .config import RUNTIME_OPTIONS
 from .evaluate import CHECKPOINT_KIND, evaluate
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-@functools.lru_cache(maxsize=None)
-def _shift_gather_indices(max_shift: int, height: int, width: int, device: torch.device) -> torch.Tensor:
-    """Row (dy + max_shift)·(2·max_shift + 1) + (dx + max_shift) holds, for the shift (dy, dx), the
-    flat index into the zero-padded image of every output pixel (r, c): padded pixel
-    (r + max_shift - dy, c + max_shift - dx)."""
-    offsets = torch.arange(-max_shift, max_shift + 1, device=device)
-    dy = offsets.repeat_interleave(len(offsets)).view(-1, 1, 1)
-    dx = offsets.repeat(len(offsets)).view(-1, 1, 1)
-    rows = torch.arange(height, device=device).view(1, height, 1) + max_shift - dy
-    columns = torch.arange(width, device=device).view(1, 1, width) + max_shift - dx
-    return (rows * (width + 2 * max_shift) + columns).reshape(len(dy), height * width)
-
-
-def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image (N, H, W) translated by its own random (dy, dx) in [-max_shift, max_shift]², zero filled;
-    the shifts are drawn from ``generator`` (CPU) and applied on the images' device.
-
-    One gather over the zero-padded batch, whose per-pixel indices come from a table of the
-    (2·max_shift + 1)² possible shifts built once (building them per batch cost more than the gather).
-    """
-    n, height, width = images.shape
-    padded = F.pad(images, (max_shift,) * 4).reshape(n, -1)
-    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n), generator=generator).to(images.device)
-    shift = (dy + max_shift) * (2 * max_shift + 1) + (dx + max_shift)
-    index = _shift_gather_indices(max_shift, height, width, images.device).index_select(0, shift)
-    return padded.gather(1, index).view(n, height, width)
 
 
 def objective(model: nn.Module, forward_with_hidden, images: torch.Tensor, labels: torch.Tensor,
@@ -74,15 +47,16 @@ def objective(model: nn.Module, forward_with_hidden, images: torch.Tensor, label
 
 def train_epoch(
     step: Step,
-    images: torch.Tensor,
+    shifts: RandomShifts,
     labels: torch.Tensor,
     config: Dict[str, Any],
     generator: torch.Generator,
     description: str,
     processes: Processes = Processes(),
 ) -> Tuple[float, float]:
-    """One pass over (images, labels) in random batches, one ``step`` per batch; returns (mean objective,
-    accuracy) on the batches as they were trained on (augmented, before each step).
+    """One pass over the images of ``shifts`` and their ``labels`` in random batches, randomly translated,
+    one ``step`` per batch; returns (mean objective, accuracy) on the batches as they were trained on
+    (augmented, before each step).
 
     The shuffling and the shifts draw from ``generator`` on the CPU, whatever the device, so a seed
     gives the same batches everywhere, and every process of a torchrun the same global batches, of
@@ -90,15 +64,13 @@ def train_epoch(
     Python floats), read once per epoch (and then summed over the processes), so that steps need not
     wait for each other.
     """
-    order = torch.randperm(len(images), generator=generator).to(images.device)
-    total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
-    correct = torch.zeros((), dtype=torch.int64, device=images.device)
+    order = torch.randperm(len(labels), generator=generator).to(labels.device)
+    total_loss = torch.zeros((), dtype=torch.float64, device=labels.device)
+    correct = torch.zeros((), dtype=torch.int64, device=labels.device)
     seen = 0
-    with progress_bar(len(images), description, show=processes.is_main) as bar:
+    with progress_bar(len(labels), description, show=processes.is_main) as bar:
         for batch in order.split(config["batch_size"]):
-            x, y = images.index_select(0, batch), labels.index_select(0, batch)
-            if config["shift"] > 0:
-                x = random_shift(x, config["shift"], generator)
+            x, y = shifts.batch(batch, generator), labels.index_select(0, batch)
             share = processes.share(len(batch))
             x, y = x[share], y[share]
             loss, logits = step(x, y)
@@ -110,7 +82,7 @@ def train_epoch(
                 bar.set_postfix(loss=f"{total_loss.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}", refresh=False)
     processes.sum(total_loss)
     processes.sum(correct)
-    return total_loss.item() / len(images), correct.item() / len(images)
+    return total_loss.item() / len(labels), correct.item() / len(labels)
 
 
 def fit(
@@ -133,11 +105,13 @@ def fit(
     optimizer, scheduler, generator = state.optimizer, state.scheduler, state.generator
     forward_with_hidden = processes.parallel(model, "forward_with_hidden")
     step = training_step(lambda x, y: objective(model, forward_with_hidden, x, y, config), optimizer, config["cuda_graph"])
+    train_images, train_labels = train
+    shifts = RandomShifts(train_images, config["shift"])
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         started = time.perf_counter()
         lr = float(optimizer.param_groups[0]["lr"])
         model.train()
-        train_loss, train_accuracy = train_epoch(step, *train, config, generator, f"epoch {epoch}/{config['epochs']}", processes)
+        train_loss, train_accuracy = train_epoch(step, shifts, train_labels, config, generator, f"epoch {epoch}/{config['epochs']}", processes)
         if not math.isfinite(train_loss):
             kept = f"{path} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
             raise ToolError(f"training diverged in epoch {epoch} (loss {train_loss}); {kept}. Try a smaller --lr.")
