@@ -22,6 +22,7 @@ struct Isa {
   // nothing spills (a 4 × 4 tile would need 21).
   static constexpr int kScalarTimesLanesTile[2] = {4, 3};
   static constexpr int kLanesTimesLanesTile[2] = {4, 3};
+  static constexpr int kPrefetchLinesPerTile = 4;
 };
 }  // namespace matnet::cpu::avx2
 #include "bilinear_lanes_impl.h"

@@ -22,6 +22,7 @@ struct Isa {
   // Measured against 8×2, 6×2, 3×4 and 4×3 tiles at MNIST shapes: as fast as 4×3, faster than the others.
   static constexpr int kScalarTimesLanesTile[2] = {4, 4};
   static constexpr int kLanesTimesLanesTile[2] = {4, 4};
+  static constexpr int kPrefetchLinesPerTile = 8;
 };
 }  // namespace matnet::cpu::avx512
 #include "bilinear_lanes_impl.h"

@@ -65,7 +65,8 @@ void zero_padding_lanes(Lanes<T>* values, int64_t size, int64_t count) {
 
 // Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B) for the `count` samples from `first`.
 template <typename T>
-void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t count, Lanes<T>* scratch) {
+void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t count, Lanes<T>* scratch,
+                   Prefetcher& prefetch) {
   const int64_t m = problem.m, n = problem.n;
   Lanes<T>* zs = scratch;       // Z_i     (m, n)
   Lanes<T>* xs = zs + m * n;    // X_i^j   (p, q)
@@ -77,14 +78,14 @@ void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t coun
     const bool add_to_z = j > 0;  // the first input writes Z, the others add to it
     if (right_product_first(m, n, p, q)) {
       // T_i = X_i Vᵀ, as T_iᵀ(k, r) = Σ_c V(k, c) X_i(r, c); stored (p, n).
-      scalar_times_lanes<T>(false, n, p, q, in.v, {q, 1}, xs, {1, q}, middle, {1, n});
+      scalar_times_lanes<T>(false, n, p, q, in.v, {q, 1}, xs, {1, q}, middle, {1, n}, prefetch);
       // Z_i(a, k) (+)= Σ_r U(a, r) T_i(r, k).
-      scalar_times_lanes<T>(add_to_z, m, n, p, in.u, {p, 1}, middle, {n, 1}, zs, {n, 1});
+      scalar_times_lanes<T>(add_to_z, m, n, p, in.u, {p, 1}, middle, {n, 1}, zs, {n, 1}, prefetch);
     } else {
       // W_i(a, c) = Σ_r U(a, r) X_i(r, c); stored (m, q).
-      scalar_times_lanes<T>(false, m, q, p, in.u, {p, 1}, xs, {q, 1}, middle, {q, 1});
+      scalar_times_lanes<T>(false, m, q, p, in.u, {p, 1}, xs, {q, 1}, middle, {q, 1}, prefetch);
       // Z_i (+)= W_i Vᵀ, as Z_iᵀ(k, a) = Σ_c V(k, c) W_i(a, c).
-      scalar_times_lanes<T>(add_to_z, n, m, q, in.v, {q, 1}, middle, {1, q}, zs, {1, n});
+      scalar_times_lanes<T>(add_to_z, n, m, q, in.v, {q, 1}, middle, {1, q}, zs, {1, n}, prefetch);
     }
   }
   if (problem.bias != nullptr)
@@ -116,7 +117,7 @@ struct LaneSumLayout {
 // through P_i = Δ_i V_j and R_i = U_jᵀ Δ_i:  dX_i^j = R_i V_j,  dU_j += P_i X_i^jᵀ,  dV_j += R_iᵀ X_i^j.
 template <typename T>
 void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& layout, int64_t first, int64_t count,
-                    Lanes<T>* scratch, Lanes<T>* sums) {
+                    Lanes<T>* scratch, Lanes<T>* sums, Prefetcher& prefetch) {
   const int64_t m = problem.m, n = problem.n;
   Lanes<T>* delta = scratch;     // G_i, then Δ_i  (m, n)
   Lanes<T>* ys = delta + m * n;  // Y_i            (m, n)
@@ -144,25 +145,56 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
     if (out.u != nullptr || out.v != nullptr) samples_to_lanes(in.x + first * p * q, count, p * q, xs);
     if (out.u != nullptr) {
       // P_i = Δ_i V, as P_iᵀ(c, a) = Σ_k V(k, c) Δ_i(a, k); stored (m, q).
-      scalar_times_lanes<T>(false, q, m, n, in.v, {1, q}, delta, {1, n}, ps, {1, q});
+      scalar_times_lanes<T>(false, q, m, n, in.v, {1, q}, delta, {1, n}, ps, {1, q}, prefetch);
       zero_padding_lanes<T>(ps, m * q, count);
       // dU(a, r) += Σ_c P_i(a, c) X_i(r, c).
-      accumulate_lanes_times_lanes<T>(m, p, q, ps, {1, q}, xs, {1, q}, sums + layout.u_offset[j], {p, 1});
+      accumulate_lanes_times_lanes<T>(m, p, q, ps, {1, q}, xs, {1, q}, sums + layout.u_offset[j], {p, 1}, prefetch);
     }
     if (out.x != nullptr || out.v != nullptr) {
       // R_i(r, k) = Σ_a U(a, r) Δ_i(a, k); stored (p, n).
-      scalar_times_lanes<T>(false, p, n, m, in.u, {1, p}, delta, {n, 1}, rs, {n, 1});
+      scalar_times_lanes<T>(false, p, n, m, in.u, {1, p}, delta, {n, 1}, rs, {n, 1}, prefetch);
       zero_padding_lanes<T>(rs, p * n, count);
     }
     if (out.v != nullptr) {
       // dV(k, c) += Σ_r R_i(r, k) X_i(r, c).
-      accumulate_lanes_times_lanes<T>(n, q, p, rs, {n, 1}, xs, {q, 1}, sums + layout.v_offset[j], {q, 1});
+      accumulate_lanes_times_lanes<T>(n, q, p, rs, {n, 1}, xs, {q, 1}, sums + layout.v_offset[j], {q, 1}, prefetch);
     }
     if (out.x != nullptr) {
       // dX_i = R_i V, as dX_iᵀ(c, r) = Σ_k V(k, c) R_i(r, k); stored (p, q).
-      scalar_times_lanes<T>(false, q, p, n, in.v, {1, q}, rs, {1, n}, dxs, {1, q});
+      scalar_times_lanes<T>(false, q, p, n, in.v, {1, q}, rs, {1, n}, dxs, {1, q}, prefetch);
       lanes_to_samples(dxs, count, p * q, out.x + first * p * q);
     }
+  }
+}
+
+// Samples [first, first + count) of `size` scalars each, from `base`, to be prefetched.
+template <typename T>
+void add_samples(Prefetcher& prefetch, const T* base, int64_t first, int64_t count, int64_t size) {
+  prefetch.add(base + first * size, count * size * int64_t(sizeof(T)));
+}
+
+// What the block from sample `first` reads from the batch: every input's X.
+template <typename T>
+void prefetch_forward_block(const ForwardProblem<T>& problem, int64_t first, Prefetcher& prefetch) {
+  prefetch.clear();
+  const int64_t count = std::min<int64_t>(kLanes<T>, problem.batch - first);
+  if (count <= 0) return;
+  for (const BilinearInput<T>& in : problem.inputs) add_samples(prefetch, in.x, first, count, in.p * in.q);
+}
+
+// What the backward of the block from sample `first` reads from the batch: G, Y, every input's X.
+template <typename T>
+void prefetch_backward_block(const BackwardProblem<T>& problem, int64_t first, Prefetcher& prefetch) {
+  prefetch.clear();
+  const int64_t count = std::min<int64_t>(kLanes<T>, problem.batch - first);
+  if (count <= 0) return;
+  const int64_t mn = problem.m * problem.n;
+  add_samples(prefetch, problem.grad_y, first, count, mn);
+  if (problem.activation != Activation::Identity) add_samples(prefetch, problem.y, first, count, mn);
+  for (size_t j = 0; j < problem.inputs.size(); ++j) {
+    const InputGradients<T>& out = problem.grads[j];
+    const BilinearInput<T>& in = problem.inputs[j];
+    if (out.u != nullptr || out.v != nullptr) add_samples(prefetch, in.x, first, count, in.p * in.q);
   }
 }
 
@@ -171,10 +203,12 @@ void forward(const ForwardProblem<T>& problem) {
   const int64_t scratch_size = forward_scratch_vectors(problem) * kLanes<T>;
   at::parallel_for(0, number_of_blocks<T>(problem.batch), kBlocksPerTask, [&](int64_t first, int64_t last) {
     std::vector<T> scratch(scratch_size);
+    Prefetcher prefetch;
     for (int64_t block = first; block < last; ++block) {
       const int64_t sample = block * kLanes<T>;
+      prefetch_forward_block(problem, sample + kLanes<T>, prefetch);
       forward_block(problem, sample, std::min<int64_t>(kLanes<T>, problem.batch - sample),
-                    reinterpret_cast<Lanes<T>*>(scratch.data()));
+                    reinterpret_cast<Lanes<T>*>(scratch.data()), prefetch);
     }
   });
 }
@@ -193,12 +227,14 @@ void backward(const BackwardProblem<T>& problem) {
   at::parallel_for(0, slots, 1, [&](int64_t first_slot, int64_t last_slot) {
     std::vector<T> scratch(scratch_size), lane_sums(layout.size * kLanes<T>);
     Lanes<T>* sums = reinterpret_cast<Lanes<T>*>(lane_sums.data());
+    Prefetcher prefetch;
     for (int64_t slot = first_slot; slot < last_slot; ++slot) {
       std::fill(lane_sums.begin(), lane_sums.end(), T(0));
       for (int64_t block = slot * blocks / slots; block < (slot + 1) * blocks / slots; ++block) {
         const int64_t sample = block * kLanes<T>;
+        prefetch_backward_block(problem, sample + kLanes<T>, prefetch);
         backward_block(problem, layout, sample, std::min<int64_t>(kLanes<T>, problem.batch - sample),
-                       reinterpret_cast<Lanes<T>*>(scratch.data()), sums);
+                       reinterpret_cast<Lanes<T>*>(scratch.data()), sums, prefetch);
       }
       T* slot_sum = slot_sums.data() + slot * layout.size;
       for (int64_t k = 0; k < layout.size; ++k) {

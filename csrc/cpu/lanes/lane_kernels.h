@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #define MATNET_ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -113,6 +115,46 @@ void lanes_to_samples(const Lanes<T>* src, int64_t count, int64_t size, T* dst) 
 // Strides of a matrix operand, in elements: entry (row, col) is at row·row_stride + col·col_stride.
 struct Strides {
   int64_t row, col;
+};
+
+// Brings the next block's inputs into the cache while the current block's products run. The
+// products are bound by the FMA units and leave the memory idle, and moving a block into lanes
+// waits on memory when its samples are not in cache (large batches): a few cache lines per
+// register tile spread the transfers over the arithmetic. (Prefetching a whole block at once, in
+// a burst, gains nothing: the requests queue up and stall the tiles behind them.)
+class Prefetcher {
+ public:
+  static constexpr int64_t kLineBytes = 64;
+
+  // Forgets what is left, and the ranges with it.
+  void clear() {
+    ranges_.clear();
+    next_range_ = 0;
+    at_ = end_ = nullptr;
+  }
+  // Appends bytes [begin, begin + bytes) to what is to be fetched.
+  void add(const void* begin, int64_t bytes) {
+    const char* first = static_cast<const char*>(begin);
+    ranges_.push_back({first, first + bytes});
+  }
+  // Fetches the next Isa::kPrefetchLinesPerTile lines; called once per register tile.
+  MATNET_ALWAYS_INLINE void advance() {
+    for (int line = 0; line < Isa::kPrefetchLinesPerTile; ++line) {
+      if (at_ >= end_) {
+        if (next_range_ == ranges_.size()) return;
+        at_ = ranges_[next_range_].first;
+        end_ = ranges_[next_range_].second;
+        ++next_range_;
+      }
+      __builtin_prefetch(at_);
+      at_ += kLineBytes;
+    }
+  }
+
+ private:
+  std::vector<std::pair<const char*, const char*>> ranges_;
+  size_t next_range_ = 0;
+  const char *at_ = nullptr, *end_ = nullptr;
 };
 
 // out(x, y) (+)= Σ_l S(x, l) · A(l, y): S a scalar matrix (rows × inner), A and out lane matrices.
@@ -229,7 +271,7 @@ MATNET_ALWAYS_INLINE void edge_tile(int64_t height, int64_t width, const First* 
 template <typename Kernel, bool Accumulate, typename T, typename First>
 __attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t inner, const First* first,
                                              Strides first_strides, const Lanes<T>* second, Strides second_strides,
-                                             Lanes<T>* out, Strides out_strides) {
+                                             Lanes<T>* out, Strides out_strides, Prefetcher& prefetch) {
   constexpr int XB = Kernel::kTileRows, YB = Kernel::kTileCols;
   const int64_t first_x_stride = Kernel::kFirstIndexedByOutputRow ? first_strides.row : first_strides.col;
   // Columns outside: the slice of `second` a column tile reads (YB lane vectors per l) stays in L1
@@ -239,6 +281,7 @@ __attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t
       const First* f = first + x * first_x_stride;
       const Lanes<T>* sec = second + y * second_strides.col;
       Lanes<T>* o = out + x * out_strides.row + y * out_strides.col;
+      prefetch.advance();
       if (x + XB <= rows && y + YB <= cols) {
         Kernel::template tile<XB, YB, Accumulate, T>(f, first_strides, sec, second_strides, o, out_strides, inner);
       } else {
@@ -253,19 +296,19 @@ __attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t
 template <typename T>
 MATNET_ALWAYS_INLINE void scalar_times_lanes(bool accumulate, int64_t rows, int64_t cols, int64_t inner, const T* s,
                                              Strides s_strides, const Lanes<T>* a, Strides a_strides, Lanes<T>* out,
-                                             Strides out_strides) {
+                                             Strides out_strides, Prefetcher& prefetch) {
   if (accumulate)
-    tiled_product<ScalarTimesLanes, true, T>(rows, cols, inner, s, s_strides, a, a_strides, out, out_strides);
+    tiled_product<ScalarTimesLanes, true, T>(rows, cols, inner, s, s_strides, a, a_strides, out, out_strides, prefetch);
   else
-    tiled_product<ScalarTimesLanes, false, T>(rows, cols, inner, s, s_strides, a, a_strides, out, out_strides);
+    tiled_product<ScalarTimesLanes, false, T>(rows, cols, inner, s, s_strides, a, a_strides, out, out_strides, prefetch);
 }
 
 // out += Aᵀ ⊙· B: out(x, y) += Σ_l A(l, x) ⊙ B(l, y), lane by lane.
 template <typename T>
 MATNET_ALWAYS_INLINE void accumulate_lanes_times_lanes(int64_t rows, int64_t cols, int64_t inner, const Lanes<T>* a,
                                                        Strides a_strides, const Lanes<T>* b, Strides b_strides,
-                                                       Lanes<T>* out, Strides out_strides) {
-  tiled_product<LanesTimesLanes, true, T>(rows, cols, inner, a, a_strides, b, b_strides, out, out_strides);
+                                                       Lanes<T>* out, Strides out_strides, Prefetcher& prefetch) {
+  tiled_product<LanesTimesLanes, true, T>(rows, cols, inner, a, a_strides, b, b_strides, out, out_strides, prefetch);
 }
 
 }  // namespace matnet::cpu::MATNET_CPU_CAPABILITY
