@@ -22,6 +22,8 @@ struct Isa {
   // nothing spills (a 4 × 4 tile would need 21).
   static constexpr int kScalarTimesLanesTile[2] = {4, 3};
   static constexpr int kLanesTimesLanesTile[2] = {4, 3};
+  // Cache lines of the next block fetched per register tile (Prefetcher in lane_kernels.h).
+  // Measured best of 2, 3, 4, 6, 8 and 16 (see there).
   static constexpr int kPrefetchLinesPerTile = 4;
 };
 }  // namespace matnet::cpu::avx2

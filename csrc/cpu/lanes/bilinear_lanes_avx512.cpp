@@ -22,6 +22,9 @@ struct Isa {
   // Measured against 8×2, 6×2, 3×4 and 4×3 tiles at MNIST shapes: as fast as 4×3, faster than the others.
   static constexpr int kScalarTimesLanesTile[2] = {4, 4};
   static constexpr int kLanesTimesLanesTile[2] = {4, 4};
+  // Cache lines of the next block fetched per register tile (Prefetcher in lane_kernels.h): twice
+  // AVX2's, as a block holds twice the samples. Zen 4, 28×28→20×20, N = 8192, forward+backward:
+  // 22.2–22.8 ms against 24.0–24.8 without prefetching; 6, 12 and 16 lines no faster.
   static constexpr int kPrefetchLinesPerTile = 8;
 };
 }  // namespace matnet::cpu::avx512
