@@ -16,6 +16,12 @@ int64_t number_of_blocks(int64_t batch) {
   return (batch + kLanes<T> - 1) / kLanes<T>;
 }
 
+// Samples of the block from sample `first`: L, fewer in the last block, none past the batch.
+template <typename T>
+int64_t samples_in_block(int64_t batch, int64_t first) {
+  return std::clamp<int64_t>(batch - first, 0, kLanes<T>);
+}
+
 // σ over `size` scalars in place. A switch, not dispatch_activation's lambda: a lambda is a
 // function of its own, which the compiler need not inline into this ISA's loop.
 template <typename T>
@@ -177,8 +183,8 @@ void add_samples(Prefetcher& prefetch, const T* base, int64_t first, int64_t cou
 template <typename T>
 void prefetch_forward_block(const ForwardProblem<T>& problem, int64_t first, Prefetcher& prefetch) {
   prefetch.clear();
-  const int64_t count = std::min<int64_t>(kLanes<T>, problem.batch - first);
-  if (count <= 0) return;
+  const int64_t count = samples_in_block<T>(problem.batch, first);
+  if (count == 0) return;
   for (const BilinearInput<T>& in : problem.inputs) add_samples(prefetch, in.x, first, count, in.p * in.q);
 }
 
@@ -186,8 +192,8 @@ void prefetch_forward_block(const ForwardProblem<T>& problem, int64_t first, Pre
 template <typename T>
 void prefetch_backward_block(const BackwardProblem<T>& problem, int64_t first, Prefetcher& prefetch) {
   prefetch.clear();
-  const int64_t count = std::min<int64_t>(kLanes<T>, problem.batch - first);
-  if (count <= 0) return;
+  const int64_t count = samples_in_block<T>(problem.batch, first);
+  if (count == 0) return;
   const int64_t mn = problem.m * problem.n;
   add_samples(prefetch, problem.grad_y, first, count, mn);
   if (problem.activation != Activation::Identity) add_samples(prefetch, problem.y, first, count, mn);
@@ -207,7 +213,7 @@ void forward(const ForwardProblem<T>& problem) {
     for (int64_t block = first; block < last; ++block) {
       const int64_t sample = block * kLanes<T>;
       prefetch_forward_block(problem, sample + kLanes<T>, prefetch);
-      forward_block(problem, sample, std::min<int64_t>(kLanes<T>, problem.batch - sample),
+      forward_block(problem, sample, samples_in_block<T>(problem.batch, sample),
                     reinterpret_cast<Lanes<T>*>(scratch.data()), prefetch);
     }
   });
@@ -233,7 +239,7 @@ void backward(const BackwardProblem<T>& problem) {
       for (int64_t block = slot * blocks / slots; block < (slot + 1) * blocks / slots; ++block) {
         const int64_t sample = block * kLanes<T>;
         prefetch_backward_block(problem, sample + kLanes<T>, prefetch);
-        backward_block(problem, layout, sample, std::min<int64_t>(kLanes<T>, problem.batch - sample),
+        backward_block(problem, layout, sample, samples_in_block<T>(problem.batch, sample),
                        reinterpret_cast<Lanes<T>*>(scratch.data()), sums, prefetch);
       }
       T* slot_sum = slot_sums.data() + slot * layout.size;
