@@ -48,15 +48,22 @@ def time_call(fn, device, min_seconds, rounds=5):
     return statistics.median(time_round(fn, calls, device) for _ in range(rounds))
 
 
-def time_calls_interleaved(fns, device, min_seconds, rounds=7):
-    """time_call for each of several functions, their rounds taken in turn (a, b, a, b, ...), so that
-    a slow spell of a shared machine falls on all of them alike and their ratios stay meaningful."""
+def time_rounds_interleaved(fns, device, min_seconds, rounds=7):
+    """Per function, its mean time per call in each of `rounds` rounds, the functions' rounds taken
+    in turn (a, b, a, b, ...), so that a slow spell of a shared machine falls on all of them alike."""
     calls = {name: calls_per_round(fn, device, min_seconds) for name, fn in fns.items()}
     samples = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             samples[name].append(time_round(fn, calls[name], device))
-    return {name: statistics.median(times) for name, times in samples.items()}
+    return samples
+
+
+def paired_ratio(numerator_rounds, denominator_rounds):
+    """The median over rounds of the ratio of two functions' times in the same round: each pair was
+    timed back to back, so a slow spell that spans a pair cancels in its ratio (the ratio of the
+    two medians would pair rounds taken seconds apart)."""
+    return statistics.median(a / b for a, b in zip(numerator_rounds, denominator_rounds))
 
 
 def gemm_peak_gflops(device, min_seconds):
@@ -102,23 +109,26 @@ def cpu_model():
 def measure(implementations, device, min_seconds):
     """For each name -> forward function: forward time, forward+backward time (of forward().sum()),
     bytes saved for backward and, on CUDA, the allocator's peak during forward+backward. The
-    implementations' timing rounds are interleaved (time_calls_interleaved)."""
+    implementations' timing rounds are interleaved (time_rounds_interleaved); times are the medians
+    over rounds, and the per-round times are kept for paired_ratio."""
     def forward_only(forward):
         return lambda: forward().detach()
 
     def forward_backward(forward):
         return lambda: forward().sum().backward()
 
-    forward_times = time_calls_interleaved(
+    forward_rounds = time_rounds_interleaved(
         {name: forward_only(forward) for name, forward in implementations.items()}, device, min_seconds
     )
-    forward_backward_times = time_calls_interleaved(
+    forward_backward_rounds = time_rounds_interleaved(
         {name: forward_backward(forward) for name, forward in implementations.items()}, device, min_seconds
     )
     return {
         name: {
-            "forward": forward_times[name],
-            "forward_backward": forward_backward_times[name],
+            "forward": statistics.median(forward_rounds[name]),
+            "forward_backward": statistics.median(forward_backward_rounds[name]),
+            "forward_rounds": forward_rounds[name],
+            "forward_backward_rounds": forward_backward_rounds[name],
             "saved": saved_bytes(forward)[0],
             "peak": peak_cuda_bytes(forward_backward(forward), device) if device.type == "cuda" else None,
         }
@@ -146,9 +156,10 @@ def print_tables(args, device, comparisons, label):
                 memory += f" | peak MiB {ours['peak'] / 2**20:.1f} vs {plain['peak'] / 2**20:.1f}"
             print(
                 f"{name:>15} {batch:>5} {threads:>3} | "
-                f"{ours['forward'] * 1e3:>8.3f} {plain['forward'] * 1e3:>8.3f} {plain['forward'] / ours['forward']:>5.2f} | "
+                f"{ours['forward'] * 1e3:>8.3f} {plain['forward'] * 1e3:>8.3f} "
+                f"{paired_ratio(plain['forward_rounds'], ours['forward_rounds']):>5.2f} | "
                 f"{ours['forward_backward'] * 1e3:>8.3f} {plain['forward_backward'] * 1e3:>8.3f} "
-                f"{plain['forward_backward'] / ours['forward_backward']:>5.2f} | "
+                f"{paired_ratio(plain['forward_backward_rounds'], ours['forward_backward_rounds']):>5.2f} | "
                 f"{gflops:>11.1f} {100 * gflops / peak:>5.0f}% | {memory}"
             )
 

@@ -136,10 +136,10 @@ def test_result_does_not_depend_on_thread_count(threads):
 
 
 def test_a_batch_of_several_chunks_matches_reference():
-    """The GEMM path (csrc/cpu/bilinear_gemm.cpp) runs large batches in chunks of about 2 MiB of X
-    (334 float64 samples of 28×28 here, so 9 chunks, the last one shorter), writing the sums over
-    samples with the first chunk and adding the others' to them; the lane kernels take these
-    samples in blocks. Every variant must give the reference's output and gradients."""
+    """The GEMM path (csrc/cpu/bilinear_gemm.cpp) runs large batches in chunks of about one L2 cache
+    of X (256 KiB to 8 MiB; 3000 float64 samples of 28×28 are 18 MiB, so 3 to 74 chunks, the last
+    one possibly shorter), writing the sums over samples with the first chunk and adding the
+    others' to them; the lane kernels take these samples in blocks. Every variant must give the reference's output and gradients."""
     inputs = make_inputs((3000, 28, 28), (20, 20), torch.float64, "cpu")
     leaves = [t.clone().requires_grad_() for t in inputs]
     y = matnet_torch.bilinear(*leaves, activation="tanh")
