@@ -1,5 +1,6 @@
 #include "activation_aten.h"
 
+#include <ATen/ops/empty_like.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/sigmoid.h>
 #include <ATen/ops/sigmoid_backward.h>
@@ -25,18 +26,28 @@ void activate_(at::Tensor& y, Activation activation) {
   }
 }
 
-at::Tensor activation_grad(const at::Tensor& grad_y, const at::Tensor& y, Activation activation) {
+void activation_grad_out(at::Tensor& out, const at::Tensor& grad_y, const at::Tensor& y, Activation activation) {
   switch (activation) {
     case Activation::Sigmoid:
-      return at::sigmoid_backward(grad_y, y);
+      at::sigmoid_backward_out(out, grad_y, y);
+      break;
     case Activation::Tanh:
-      return at::tanh_backward(grad_y, y);
+      at::tanh_backward_out(out, grad_y, y);
+      break;
     case Activation::Relu:
-      return at::threshold_backward(grad_y, y, 0);
+      at::threshold_backward_out(out, grad_y, y, 0);
+      break;
     case Activation::Identity:
+      out.copy_(grad_y);
       break;
   }
-  return grad_y;
+}
+
+at::Tensor activation_grad(const at::Tensor& grad_y, const at::Tensor& y, Activation activation) {
+  if (activation == Activation::Identity) return grad_y;
+  at::Tensor grad_z = at::empty_like(grad_y);
+  activation_grad_out(grad_z, grad_y, y, activation);
+  return grad_z;
 }
 
 }  // namespace matnet

@@ -14,4 +14,7 @@ void activate_(at::Tensor& y, Activation activation);
 // ∂L/∂z from grad_y = ∂L/∂y and y = σ(z): sigmoid_backward, tanh_backward, threshold_backward.
 at::Tensor activation_grad(const at::Tensor& grad_y, const at::Tensor& y, Activation activation);
 
+// The same written into `out`, whose layout may differ from grad_y's (a permutation of it, say).
+void activation_grad_out(at::Tensor& out, const at::Tensor& grad_y, const at::Tensor& y, Activation activation);
+
 }  // namespace matnet

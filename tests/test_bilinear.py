@@ -135,18 +135,24 @@ def test_result_does_not_depend_on_thread_count(threads):
         torch.testing.assert_close(grad, ref_grad)
 
 
-def test_a_batch_of_several_chunks_matches_reference():
+@pytest.mark.parametrize("out_shape", [(10, 10), (20, 20)], ids=["batch-last", "sample-major"])
+@pytest.mark.parametrize("x_requires_grad", [False, True], ids=["no-dX", "dX"])
+def test_a_batch_of_several_chunks_matches_reference(out_shape, x_requires_grad):
     """The GEMM path (csrc/cpu/bilinear_gemm.cpp) runs large batches in chunks of about one L2 cache
     of X (256 KiB to 8 MiB; 3000 float64 samples of 28×28 are 18 MiB, so 3 to 74 chunks, the last
     one possibly shorter), writing the sums over samples with the first chunk and adding the
-    others' to them; the lane kernels take these samples in blocks. Every variant must give the reference's output and gradients."""
-    inputs = make_inputs((3000, 28, 28), (20, 20), torch.float64, "cpu")
-    leaves = [t.clone().requires_grad_() for t in inputs]
+    others' to them; the lane kernels take these samples in blocks. A 10×10 output takes the GEMM
+    path's batch-last layout (in the backward only where dX is not wanted), a 20×20 one its
+    sample-major layout. Every variant must give the reference's output and gradients."""
+    inputs = make_inputs((3000, 28, 28), out_shape, torch.float64, "cpu")
+    leaves = [t.clone().requires_grad_(x_requires_grad or k > 0) for k, t in enumerate(inputs)]
     y = matnet_torch.bilinear(*leaves, activation="tanh")
     grad_y = torch.randn(y.shape, dtype=torch.float64)
     expected_y, expected_grads = reference_result(inputs, "tanh", grad_y)
     torch.testing.assert_close(y, expected_y)
-    for grad, expected in zip(torch.autograd.grad(y, leaves, grad_y), expected_grads):
+    wanted = [(leaf, expected) for leaf, expected in zip(leaves, expected_grads) if leaf.requires_grad]
+    grads = torch.autograd.grad(y, [leaf for leaf, _ in wanted], grad_y)
+    for grad, (_, expected) in zip(grads, wanted):
         torch.testing.assert_close(grad, expected)
 
 
