@@ -88,14 +88,12 @@ void accumulate_product(at::Tensor& out, const at::Tensor& a, const at::Tensor& 
 // S (r, k)(k, c·N), and every product writes rows of c·N entries.
 //
 // BLAS is slow where a GEMM's output rows are a few entries long or a batched product's matrices
-// hold a few hundred multiply-adds, both of which sample-major gives small outputs. Measured on
-// Zen 4 (MKL), µs per sample in chunks of 1 MiB, sample-major → batch-last; forward: 28×28→10×10
-// 2.33 → 0.65, 15×15→10×10 1.11 → 0.30, 10×10→15×15 0.44 → 0.27, 28×28→16×16 0.71 → 0.75,
-// 28×28→20×20 1.52 → 1.33, 64×64→64×64 15.2 → 22.5; backward without dX: 28×28→10×10 2.90 → 1.57,
-// 15×15→10×10 1.16 → 0.76, 28×28→12×12 1.74 → 1.66, 28×28→14×14 1.91 → 1.72, 10×10→15×15
-// 1.68 → 1.91, 28×28→20×20 3.10 → 3.13; with dX (which batch-last must move back to sample-major)
-// mostly slower. So batch-last is taken for outputs of at most 15×15 entries in the forward and
-// 12×12 in the backward of an input whose dX is not wanted.
+// hold a few hundred multiply-adds, which is what sample-major makes of small outputs. Measured on
+// Zen 4 (MKL), µs per sample in 1 MiB chunks, sample-major → batch-last: 28×28→10×10 forward
+// 2.33 → 0.65, backward without dX 2.90 → 1.57; 28×28→16×16 forward 0.71 → 0.75; 64×64→64×64
+// forward 15.2 → 22.5; a backward with dX (moved back to sample-major) mostly slower (the full
+// table is in docs/cpu_kernels.md). So batch-last is taken for outputs of at most 15×15 entries in
+// the forward and 12×12 in the backward of an input whose dX is not wanted.
 constexpr int64_t kBatchLastForwardOutputs = 225;
 constexpr int64_t kBatchLastBackwardOutputs = 144;
 

@@ -1,8 +1,9 @@
 // The portable CPU path of the (multi-)bilinear operators, through ATen's BLAS: each product is one
 // GEMM over the flattened batch where the layout allows and a batched product otherwise (the same
 // kinds of products plain PyTorch runs, arranged so the backward needs no intermediate saved by
-// the forward), on chunks of the batch small enough to stay in cache, with bias and σ applied in
-// place and σ' by ATen's own kernels. It runs wherever no lane kernels apply: a CPU without AVX2,
+// the forward; small outputs keep their intermediates batch-last so that every product is one
+// GEMM), on chunks of the batch small enough to stay in cache, with bias and σ applied in place
+// and σ' by ATen's own kernels. It runs wherever no lane kernels apply: a CPU without AVX2,
 // one that is not x86-64, or matrices too large for a block of samples to stay in cache.
 #pragma once
 
