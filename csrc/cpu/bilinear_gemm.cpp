@@ -133,9 +133,9 @@ void forward_chunk_sample_major(const std::vector<InputTensors>& inputs, at::Ten
   }
 }
 
-// Z(a, (k, i)) = Σ_j Σ_r U_j(a, r) T_j(r, (k, i)): one GEMM (m, p)(p, n·N) per input, then moved
-// into y (N, m, n).
-void forward_chunk_batch_last(const std::vector<InputTensors>& inputs, at::Tensor& y) {
+// Z(a, (k, i)) = Σ_j Σ_r U_j(a, r) T_j(r, (k, i)): one GEMM (m, p)(p, n·N) per input; then
+// y (N, m, n) = Z + B in the pass that moves the batch to the front.
+void forward_chunk_batch_last(const std::vector<InputTensors>& inputs, const at::Tensor& bias, at::Tensor& y) {
   const int64_t samples = y.size(0), m = y.size(1), n = y.size(2);
   at::Tensor z = at::empty({m, n * samples}, y.options());
   for (size_t j = 0; j < inputs.size(); ++j) {
@@ -143,17 +143,22 @@ void forward_chunk_batch_last(const std::vector<InputTensors>& inputs, at::Tenso
     const at::Tensor t = right_products_batch_last(x, v);
     accumulate_product(z, u, t.view({n * samples, x.size(1)}).t(), j == 0);
   }
-  y.copy_(z.view({m, n, samples}).permute({2, 0, 1}));
+  const at::Tensor z_samples = z.view({m, n, samples}).permute({2, 0, 1});
+  if (bias.defined()) {
+    at::add_out(y, z_samples, bias);
+  } else {
+    y.copy_(z_samples);
+  }
 }
 
 // Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B).
 void forward_chunk(const std::vector<InputTensors>& inputs, const at::Tensor& bias, Activation activation, at::Tensor y) {
   if (forward_batch_last(inputs, y.size(1), y.size(2))) {
-    forward_chunk_batch_last(inputs, y);
+    forward_chunk_batch_last(inputs, bias, y);
   } else {
     forward_chunk_sample_major(inputs, y);
+    if (bias.defined()) y.add_(bias);
   }
-  if (bias.defined()) y.add_(bias);
   activate_(y, activation);
 }
 
