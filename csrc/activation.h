@@ -24,8 +24,9 @@ enum class Activation : int { Identity = 0, Sigmoid = 1, Tanh = 2, Relu = 3 };
 // (z > 88.72) exactly as e^z does in float. z is clamped to [−104, 89] (e^z is 0 and +inf beyond);
 // NaN stays NaN.
 MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
-  // Each clamp in the operand order of the SSE max and min instructions, which return z when it is
-  // NaN; so written, both compile to one instruction per vector (a nested conditional to blends).
+  // Each clamp keeps z when it is NaN, in the operand order of the SSE max and min instructions.
+  // GCC 12 still vectorises the pair as compares and blends, not max/min (checked in the AVX2
+  // object); a max/min version was 13 % faster for σ, about 1 % of a layer's forward+backward.
   z = -104.0f > z ? -104.0f : z;
   z = 89.0f < z ? 89.0f : z;
   const float t = z * 1.44269504088896341f;
