@@ -26,8 +26,7 @@ namespace {
 // streams its operands from memory. Measured on Zen 4 (1 MiB L2), backward per sample against the
 // chunk's bytes of X, 128 KiB … 2 MiB: 28×28→20×20, N = 1024: 3.1, 2.9, 2.9, 3.0, 3.0, 3.8 µs;
 // N = 8192: 2.9, 2.8, 2.7, 2.7, 2.7, 2.8 µs; 64×64→64×64, N = 1024: 29.7–32.3 µs up to 1 MiB,
-// 35.8 µs at 2 MiB.
-// Where the L2 size is not known, 1 MiB.
+// 35.8 µs at 2 MiB. Where the system does not tell the L2 size, 1 MiB.
 int64_t chunk_input_bytes() {
   static const int64_t bytes = [] {
     int64_t l2 = 0;
@@ -208,8 +207,8 @@ void backward_input_batch_last(const at::Tensor& delta_last, const InputTensors&
 
 // With Δ_i = G_i ⊙ σ'(Z_i), every input's gradients (design.md §2) and dB = Σ_i Δ_i. Δ is formed
 // by σ' in batch-last where every input takes that layout, else in sample-major and rearranged for
-// the inputs that take batch-last (multi-input layers whose dX are wanted for some inputs only). The sums over samples are written by the first chunk and
-// added to by the others.
+// the inputs that take batch-last (multi-input layers whose dX are wanted for some inputs only).
+// The sums over samples are written by the first chunk and added to by the others.
 void backward_chunk(const at::Tensor& grad_y, const at::Tensor& y, const std::vector<InputTensors>& inputs,
                     Activation activation, std::vector<GradientTensors>& grads, at::Tensor grad_bias, bool first) {
   const int64_t m = y.size(1), n = y.size(2);
