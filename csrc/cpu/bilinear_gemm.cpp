@@ -224,6 +224,8 @@ void backward_chunk(const at::Tensor& grad_y, const at::Tensor& y, const std::ve
   }
   if (grad_bias.defined()) accumulate(grad_bias, any_sample_major ? delta.sum(0) : delta_last.sum(-1), first);
   for (size_t j = 0; j < inputs.size(); ++j) {
+    const GradientTensors& grad = grads[j];
+    if (!grad.x.defined() && !grad.u.defined() && !grad.v.defined()) continue;
     if (!batch_last[j]) {
       backward_input_sample_major(delta, inputs[j], grads[j], first);
     } else {
