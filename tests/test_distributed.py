@@ -24,11 +24,15 @@ def options(data_dir, out):
 
 
 def torchrun(record_dir, *arguments):
-    """Two processes of distributed_worker.py on this machine (a free port: --standalone); the exit status."""
+    """Two processes of distributed_worker.py on this machine (a free port: --standalone); the exit status.
+    The output of a run that fails is printed, so that pytest shows why beside the failed assertion."""
     record_dir.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
                str(record_dir), *arguments]
-    return subprocess.run(command, capture_output=True, text=True).returncode
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"$ {' '.join(command)}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result.returncode
 
 
 def model_of(out):
