@@ -4,6 +4,7 @@ half of every batch; only rank 0 writes checkpoints; --resume continues an inter
 bit for bit. Data: the tiny MNIST of conftest.py (150 training images after a validation split of 50,
 batches of 32: four full batches and one of 22, each split 16 + 16 or 11 + 11)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,11 +26,12 @@ def options(data_dir, out):
 
 def torchrun(record_dir, *arguments):
     """Two processes of distributed_worker.py on this machine (a free port: --standalone); the exit status.
-    The output of a run that fails is printed, so that pytest shows why beside the failed assertion."""
+    The output of a run that fails is printed, so that pytest shows why beside the failed assertion,
+    with the Python stacks of a process that crashes (faulthandler)."""
     record_dir.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
                str(record_dir), *arguments]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     if result.returncode != 0:
         print(f"$ {' '.join(command)}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result.returncode

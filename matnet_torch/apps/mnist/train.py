@@ -35,7 +35,9 @@ def _main(argv: List[str]) -> int:
     config = parse_config(argv)
     processes = join_processes(training_device(config["device"]))
     try:
-        return _train(config, processes)
+        status = _train(config, processes)
+        processes.wait_for_all()
+        return status
     finally:
         processes.leave()
 
