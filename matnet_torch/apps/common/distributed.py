@@ -11,9 +11,8 @@ API:
                                          processes (DistributedDataParallel) when there are several
     processes.share(batch_size)          the slice of a global batch this process trains on
     processes.sum(tensor)                the tensor summed over the processes, in place
-    processes.wait_for_all()             returns when every process has got here (after the last
-                                         collective of a run that succeeded)
-    processes.leave()                    leaves the process group (at the end of the command)
+    processes.leave()                    leaves the process group (at the end of the command, also
+                                         after an error)
 
 How the work is shared: every process holds the data, draws the same permutation and the same
 augmentation from the same seeded generator (so the generators stay equal, and rank 0's checkpoint
@@ -26,7 +25,9 @@ train the same model as one process on the same global batches, up to the roundi
 single process, and augmentation drawn per process, whose random states a checkpoint would need).
 """
 import os
-from typing import Callable
+import time
+import weakref
+from typing import Callable, List
 
 import torch
 import torch.distributed as dist
@@ -53,6 +54,7 @@ class Processes:
 
     def __init__(self, rank: int = 0, world_size: int = 1, device: torch.device = torch.device("cpu")):
         self.rank, self.world_size, self.device = rank, world_size, device
+        self._sent: List[weakref.ref] = []  # the tensors ``sum`` gave gloo (see ``leave``)
 
     @property
     def is_main(self) -> bool:
@@ -84,26 +86,30 @@ class Processes:
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """``tensor`` summed over the processes, in place (nothing to do for one process)."""
         if self.world_size > 1:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+            sent = tensor.clone()
+            dist.all_reduce(sent, op=dist.ReduceOp.SUM)
+            tensor.copy_(sent)
+            self._sent = [earlier for earlier in self._sent if earlier() is not None] + [weakref.ref(sent)]
         return tensor
 
-    def wait_for_all(self) -> None:
-        """Returns when every process has called it (a barrier), so that the processes exit together.
-
-        Without it rank 1, which skips the validation, the test and the figures, exits right after
-        its last ``sum``, while gloo's worker thread may still hold that all-reduce's tensors. If the
-        thread lets go of them during the interpreter's shutdown, giving back their Python objects
-        needs the GIL, Python ends the thread inside a destructor and the process aborts ("terminate
-        called without an active exception"; 4 of 138 two-process runs of the tests' worker on a
-        loaded 2-core machine, torch 2.13; the core dump shows ~AsyncAllreduceWork in
-        ProcessGroupGloo::runLoop waiting for the GIL). Destroying the process group does not stop
-        those threads: DistributedDataParallel keeps the group alive. Only after a run that
-        succeeded: a process that failed may have left the others inside a collective, where a
-        barrier would wait for ever."""
-        if self.world_size > 1:
-            dist.barrier(device_ids=[self.device.index] if self.device.type == "cuda" else None)
-
     def leave(self) -> None:
+        """Leaves the process group once gloo's worker threads have let go of every tensor ``sum`` sent.
+
+        A worker thread drops its hold on an all-reduce's tensors a moment after the all-reduce has
+        completed. If that comes after the interpreter has begun to shut down (rank 1 exits right
+        after its last ``sum``), giving back the tensors' Python objects needs the GIL, Python ends
+        the thread inside a destructor and the process aborts ("terminate called without an active
+        exception"; 4 of 138 two-process runs of the tests' worker on a loaded 2-core machine, torch
+        2.13; core dump: ~AsyncAllreduceWork in ProcessGroupGloo::runLoop waiting for the GIL).
+        Destroying the process group does not stop those threads (DistributedDataParallel keeps the
+        group alive) and a barrier does not help (its work holds the earlier ones). So ``sum``
+        sends a copy that only gloo holds: torch keeps a tensor's Python object alive while C++ code
+        still holds the tensor, so a weak reference to the copy dies exactly when gloo lets go. This
+        waits for that, the GIL free for the worker meanwhile (at most 10 s: a hung process group
+        must not keep the command from exiting)."""
+        deadline = time.monotonic() + 10.0
+        while any(sent() is not None for sent in self._sent) and time.monotonic() < deadline:
+            time.sleep(0.001)
         if dist.is_initialized():
             dist.destroy_process_group()
 

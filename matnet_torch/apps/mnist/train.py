@@ -35,9 +35,7 @@ def _main(argv: List[str]) -> int:
     config = parse_config(argv)
     processes = join_processes(training_device(config["device"]))
     try:
-        status = _train(config, processes)
-        processes.wait_for_all()
-        return status
+        return _train(config, processes)
     finally:
         processes.leave()
 
