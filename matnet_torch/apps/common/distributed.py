@@ -93,23 +93,30 @@ class Processes:
         return tensor
 
     def leave(self) -> None:
-        """Leaves the process group once gloo's worker threads have let go of every tensor ``sum`` sent.
+        """Leaves the process group once gloo's worker threads are likely done with this process's work.
 
-        A worker thread drops its hold on an all-reduce's tensors a moment after the all-reduce has
+        A worker thread drops its hold on a collective's work a moment after the collective has
         completed. If that comes after the interpreter has begun to shut down (rank 1 exits right
-        after its last ``sum``), giving back the tensors' Python objects needs the GIL, Python ends
-        the thread inside a destructor and the process aborts ("terminate called without an active
-        exception"; 4 of 138 two-process runs of the tests' worker on a loaded 2-core machine, torch
-        2.13; core dump: ~AsyncAllreduceWork in ProcessGroupGloo::runLoop waiting for the GIL).
-        Destroying the process group does not stop those threads (DistributedDataParallel keeps the
-        group alive) and a barrier does not help (its work holds the earlier ones). So ``sum``
-        sends a copy that only gloo holds: torch keeps a tensor's Python object alive while C++ code
-        still holds the tensor, so a weak reference to the copy dies exactly when gloo lets go. This
-        waits for that, the GIL free for the worker meanwhile (at most 10 s: a hung process group
-        must not keep the command from exiting)."""
+        after its last ``sum``), and the work holds Python objects, Python ends the thread inside the
+        work's destructor, which needs the GIL, and the process aborts ("terminate called without an
+        active exception"; 4 of 138 two-process runs of the tests' worker on a loaded 2-core machine,
+        torch 2.13). Core dumps show two such holds: the tensors ``sum`` all-reduced, and the
+        contextvars context that autograd stashes in the thread-local state during a backward,
+        which DistributedDataParallel's all-reduces launched there keep a copy of. Destroying the
+        process group does not stop the threads (DistributedDataParallel keeps the group alive), and
+        a barrier does not help (its work holds the earlier ones; 1 abort in 87 runs with one).
+
+        So ``sum`` sends a copy that only gloo holds; torch keeps a tensor's Python object alive
+        while C++ code still holds the tensor, so a weak reference to the copy dies exactly when gloo
+        lets go, and this waits for that (at most 10 s: a hung process group must not keep the
+        command from exiting). For DistributedDataParallel's works there is no such handle in
+        torch's public API, so this then sleeps 0.2 s, the GIL free, which gives a worker thread
+        that finished its work time to be scheduled and let go (1 abort in 91 runs without it)."""
         deadline = time.monotonic() + 10.0
         while any(sent() is not None for sent in self._sent) and time.monotonic() < deadline:
             time.sleep(0.001)
+        if self.world_size > 1:
+            time.sleep(0.2)
         if dist.is_initialized():
             dist.destroy_process_group()
 
