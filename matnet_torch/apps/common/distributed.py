@@ -112,10 +112,10 @@ class Processes:
         command from exiting). For DistributedDataParallel's works there is no such handle in
         torch's public API, so this then sleeps 0.2 s, the GIL free, which gives a worker thread
         that finished its work time to be scheduled and let go (1 abort in 91 runs without it)."""
-        deadline = time.monotonic() + 10.0
-        while any(sent() is not None for sent in self._sent) and time.monotonic() < deadline:
-            time.sleep(0.001)
         if self.world_size > 1:
+            deadline = time.monotonic() + 10.0
+            while any(sent() is not None for sent in self._sent) and time.monotonic() < deadline:
+                time.sleep(0.001)
             time.sleep(0.2)
         if dist.is_initialized():
             dist.destroy_process_group()
