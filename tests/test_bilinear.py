@@ -64,6 +64,35 @@ def test_any_strides(device, dtype, layout, weights_transposed):
         torch.testing.assert_close(grad.double().cpu(), expected, **TOLERANCES[dtype])
 
 
+BROADCAST_GRADIENTS = {  # (shape, random) -> a gradient of that shape with stride-0 dimensions
+    # y.sum(): one value expanded to every entry (every stride 0).
+    "sum": lambda shape, random: random(()).expand(shape),
+    # One matrix for every sample (batch strides 0), contiguous or transposed.
+    "matrix": lambda shape, random: random(shape[-2:]).expand(shape),
+    "transposed-matrix": lambda shape, random: random(shape[-1:-3:-1]).T.expand(shape),
+    # Broadcast over one leading dimension only: not one matrix for every sample.
+    "partly": lambda shape, random: random((shape[0], 1) + shape[2:]).expand(shape),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("grad_kind", BROADCAST_GRADIENTS)
+def test_gradient_broadcast_over_the_batch(device, dtype, grad_kind):
+    """The CPU backward reads a ∂L/∂y that is one matrix for every sample (the gradient of y.sum() or
+    y.mean()) with batch stride 0 instead of copying it N times; the gradients must not change. 3 × 45
+    samples: full and partial blocks of every lane width, several slots of sums."""
+    inputs = make_inputs((3, 45, 5, 7), (4, 6), dtype, device)
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    y = matnet_torch.bilinear(*leaves, activation="sigmoid")
+    generator = torch.Generator().manual_seed(1)
+    grad_y = BROADCAST_GRADIENTS[grad_kind](y.shape, lambda shape: torch.randn(shape, generator=generator, dtype=dtype))
+    grad_y = grad_y.to(device)
+    _, expected_grads = reference_result(inputs, "sigmoid", grad_y)
+    for grad, expected in zip(torch.autograd.grad(y, leaves, grad_y), expected_grads):
+        torch.testing.assert_close(grad.double().cpu(), expected, **TOLERANCES[dtype])
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_output_is_never_an_alias(device):
     x, u, v, bias = make_inputs((3, 2, 2), (2, 2), torch.float32, device)

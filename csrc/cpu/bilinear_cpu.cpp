@@ -40,7 +40,7 @@ BilinearGradients bilinear_backward_cpu(const at::Tensor& grad_y, const at::Tens
   at::Tensor grad_u = mask[1] ? at::empty({s.m, s.p}, u.options()) : at::Tensor();
   at::Tensor grad_v = mask[2] ? at::empty({s.n, s.q}, v.options()) : at::Tensor();
   at::Tensor grad_bias = mask[3] ? at::empty({s.m, s.n}, x.options()) : at::Tensor();
-  run_bilinear_backward(as_samples(grad_y, s, s.m, s.n), as_samples(y, s, s.m, s.n),
+  run_bilinear_backward(gradient_samples(grad_y, s.batch, s.m, s.n), as_samples(y, s, s.m, s.n),
                         {{as_samples(x, s, s.p, s.q), u.contiguous(), v.contiguous()}}, parsed,
                         {{mask[0] ? grad_x.view({s.batch, s.p, s.q}) : at::Tensor(), grad_u, grad_v}}, grad_bias);
   return {grad_x, grad_u, grad_v, grad_bias};

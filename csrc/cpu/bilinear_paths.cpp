@@ -28,6 +28,15 @@ T* pointer_or_null(const at::Tensor& t) {
 
 }  // namespace
 
+at::Tensor gradient_samples(const at::Tensor& grad_y, int64_t batch, int64_t m, int64_t n) {
+  bool broadcast = batch > 1;
+  for (int64_t d = 0; d + 2 < grad_y.dim(); ++d) broadcast &= grad_y.size(d) == 1 || grad_y.stride(d) == 0;
+  if (!broadcast) return grad_y.contiguous().view({batch, m, n});
+  at::Tensor sample = grad_y;
+  while (sample.dim() > 2) sample = sample.select(0, 0);
+  return sample.contiguous().expand({batch, m, n});
+}
+
 void run_bilinear_forward(const std::vector<InputTensors>& inputs, const at::Tensor& bias, Activation activation,
                           at::Tensor& y) {
   const LaneKernels* lanes = lane_kernels();
@@ -48,6 +57,7 @@ void run_bilinear_backward(const at::Tensor& grad_y, const at::Tensor& y, const 
   const LaneKernels* lanes = lane_kernels();
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "matnet::bilinear_backward", [&] {
     BackwardProblem<scalar_t> problem{grad_y.const_data_ptr<scalar_t>(),
+                                      grad_y.stride(0),
                                       y.const_data_ptr<scalar_t>(),
                                       lane_inputs<scalar_t>(inputs),
                                       {},

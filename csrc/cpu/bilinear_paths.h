@@ -11,7 +11,13 @@ namespace matnet::cpu {
 void run_bilinear_forward(const std::vector<InputTensors>& inputs, const at::Tensor& bias, Activation activation,
                           at::Tensor& y);
 
-// The wanted gradients (defined, contiguous outputs) from grad_y and y, both contiguous (N, m, n).
+// ∂L/∂y (..., m, n) as the (N, m, n) batch run_bilinear_backward takes: contiguous, except that a
+// gradient broadcast over the batch (that of y.sum() or y.mean(), every sample the same matrix) stays
+// one contiguous (m, n) matrix expanded with batch stride 0, instead of being copied N times.
+at::Tensor gradient_samples(const at::Tensor& grad_y, int64_t batch, int64_t m, int64_t n);
+
+// The wanted gradients (defined, contiguous outputs) from y, contiguous (N, m, n), and grad_y from
+// gradient_samples.
 void run_bilinear_backward(const at::Tensor& grad_y, const at::Tensor& y, const std::vector<InputTensors>& inputs,
                            Activation activation, const std::vector<GradientTensors>& grads, const at::Tensor& grad_bias);
 

@@ -3,7 +3,8 @@
 //
 //     Z_i = Σ_j U_j X_i^j V_jᵀ + B,   Y_i = σ(Z_i)
 //
-// `bilinear` is the case D = 1. All tensors are contiguous; samples are indexed i < batch.
+// `bilinear` is the case D = 1. All tensors are contiguous, but for the gradient of y, whose samples
+// may all be one matrix (grad_y_sample_stride 0); samples are indexed i < batch.
 #pragma once
 
 #include <cstdint>
@@ -42,7 +43,8 @@ struct InputGradients {
 
 template <typename T>
 struct BackwardProblem {
-  const T* grad_y;  // (batch, m, n)
+  const T* grad_y;                // (batch, m, n), sample i at grad_y + i·grad_y_sample_stride
+  int64_t grad_y_sample_stride;   // m·n, or 0 where one gradient is broadcast to every sample
   const T* y;       // (batch, m, n)
   std::vector<BilinearInput<T>> inputs;
   std::vector<InputGradients<T>> grads;  // one per input

@@ -49,7 +49,7 @@ std::vector<at::Tensor> multi_bilinear_backward_cpu(const at::Tensor& grad_y, at
                      wanted(mask[inputs + j], us[j]), wanted(mask[2 * inputs + j], vs[j])});
   }
   const at::Tensor grad_bias = mask[3 * inputs] ? at::empty({m, n}, y.options()) : at::Tensor();
-  run_bilinear_backward(grad_y.contiguous().view({batch, m, n}), y.contiguous().view({batch, m, n}),
+  run_bilinear_backward(gradient_samples(grad_y, batch, m, n), y.contiguous().view({batch, m, n}),
                         contiguous_inputs(xs, us, vs, batch), parsed, grads, grad_bias);
   std::vector<at::Tensor> grad_xs, grad_us, grad_vs;
   for (size_t j = 0; j < inputs; ++j) {

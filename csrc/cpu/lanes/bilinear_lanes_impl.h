@@ -80,7 +80,7 @@ void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t coun
     const BilinearInput<T>& in = problem.inputs[j];
     const int64_t p = in.p, q = in.q;
     Lanes<T>* middle = xs + p * q;  // X Vᵀ or U X
-    samples_to_lanes(in.x + first * p * q, count, p * q, xs);
+    samples_to_lanes(in.x + first * p * q, p * q, count, p * q, xs);
     const bool add_to_z = j > 0;  // the first input writes Z, the others add to it
     if (right_product_first(m, n, p, q)) {
       // T_i = X_i Vᵀ, as T_iᵀ(k, r) = Σ_c V(k, c) X_i(r, c); stored (p, n).
@@ -130,9 +130,10 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
   Lanes<T>* xs = ys + m * n;     // X_i^j          (p, q)
   // Δ_i = G_i ⊙ σ'(Z_i). The padding lanes hold G = 0 and X = 0; Δ, P and R are zeroed there
   // too, so that whatever the weights hold, those lanes add exactly nothing to dU, dV and dB.
-  samples_to_lanes(problem.grad_y + first * m * n, count, m * n, delta);
+  samples_to_lanes(problem.grad_y + first * problem.grad_y_sample_stride, problem.grad_y_sample_stride, count,
+                   m * n, delta);
   if (problem.activation != Activation::Identity) {
-    samples_to_lanes(problem.y + first * m * n, count, m * n, ys);
+    samples_to_lanes(problem.y + first * m * n, m * n, count, m * n, ys);
     backpropagate_activation(problem.activation, reinterpret_cast<T*>(delta), reinterpret_cast<const T*>(ys),
                              m * n * kLanes<T>);
     zero_padding_lanes<T>(delta, m * n, count);
@@ -148,7 +149,7 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
     Lanes<T>* ps = xs + p * q;   // P_i   (m, q)
     Lanes<T>* rs = ps + m * q;   // R_i   (p, n)
     Lanes<T>* dxs = rs + p * n;  // dX_i  (p, q)
-    if (out.u != nullptr || out.v != nullptr) samples_to_lanes(in.x + first * p * q, count, p * q, xs);
+    if (out.u != nullptr || out.v != nullptr) samples_to_lanes(in.x + first * p * q, p * q, count, p * q, xs);
     if (out.u != nullptr) {
       // P_i = Δ_i V, as P_iᵀ(c, a) = Σ_k V(k, c) Δ_i(a, k); stored (m, q).
       scalar_times_lanes<T>(false, q, m, n, in.v, {1, q}, delta, {1, n}, ps, {1, q}, prefetch);
@@ -173,10 +174,12 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
   }
 }
 
-// Samples [first, first + count) of `size` scalars each, from `base`, to be prefetched.
+// Samples [first, first + count) of `size` scalars each, `sample_stride` apart from `base`, to be
+// prefetched.
 template <typename T>
-void add_samples(Prefetcher& prefetch, const T* base, int64_t first, int64_t count, int64_t size) {
-  prefetch.add(base + first * size, count * size * int64_t(sizeof(T)));
+void add_samples(Prefetcher& prefetch, const T* base, int64_t sample_stride, int64_t first, int64_t count,
+                 int64_t size) {
+  prefetch.add(base + first * sample_stride, ((count - 1) * sample_stride + size) * int64_t(sizeof(T)));
 }
 
 // What the block from sample `first` reads from the batch: every input's X.
@@ -185,7 +188,7 @@ void prefetch_forward_block(const ForwardProblem<T>& problem, int64_t first, Pre
   prefetch.clear();
   const int64_t count = samples_in_block<T>(problem.batch, first);
   if (count == 0) return;
-  for (const BilinearInput<T>& in : problem.inputs) add_samples(prefetch, in.x, first, count, in.p * in.q);
+  for (const BilinearInput<T>& in : problem.inputs) add_samples(prefetch, in.x, in.p * in.q, first, count, in.p * in.q);
 }
 
 // What the backward of the block from sample `first` reads from the batch: G, Y, every input's X.
@@ -195,12 +198,12 @@ void prefetch_backward_block(const BackwardProblem<T>& problem, int64_t first, P
   const int64_t count = samples_in_block<T>(problem.batch, first);
   if (count == 0) return;
   const int64_t mn = problem.m * problem.n;
-  add_samples(prefetch, problem.grad_y, first, count, mn);
-  if (problem.activation != Activation::Identity) add_samples(prefetch, problem.y, first, count, mn);
+  add_samples(prefetch, problem.grad_y, problem.grad_y_sample_stride, first, count, mn);
+  if (problem.activation != Activation::Identity) add_samples(prefetch, problem.y, mn, first, count, mn);
   for (size_t j = 0; j < problem.inputs.size(); ++j) {
     const InputGradients<T>& out = problem.grads[j];
     const BilinearInput<T>& in = problem.inputs[j];
-    if (out.u != nullptr || out.v != nullptr) add_samples(prefetch, in.x, first, count, in.p * in.q);
+    if (out.u != nullptr || out.v != nullptr) add_samples(prefetch, in.x, in.p * in.q, first, count, in.p * in.q);
   }
 }
 

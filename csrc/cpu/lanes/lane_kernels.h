@@ -70,20 +70,22 @@ MATNET_ALWAYS_INLINE void transpose_tile(Lanes<T>* rows) {
   transpose_stage<T, 1>(rows);
 }
 
-// dst[k][lane] = src[lane·size + k] for the `count` ≤ L samples of a block, L × L tiles at a time
-// through registers; the lanes past `count` are zero, so they add nothing to sums over samples.
+// dst[k][lane] = src[lane·sample_stride + k], k < size, for the `count` ≤ L samples of a block, L × L
+// tiles at a time through registers; the lanes past `count` are zero, so they add nothing to sums
+// over samples. sample_stride is `size` for consecutive samples, 0 for one matrix shared by all.
 template <typename T>
-void samples_to_lanes(const T* src, int64_t count, int64_t size, Lanes<T>* dst) {
+void samples_to_lanes(const T* src, int64_t sample_stride, int64_t count, int64_t size, Lanes<T>* dst) {
   constexpr int64_t L = kLanes<T>;
   int64_t k0 = 0;
   for (; k0 + L <= size; k0 += L) {
     Lanes<T> rows[L];
     if (count == L) {  // full blocks, all but the last: no per-lane test
 #pragma GCC unroll 16
-      for (int64_t lane = 0; lane < L; ++lane) rows[lane] = *reinterpret_cast<const Lanes<T>*>(src + lane * size + k0);
+      for (int64_t lane = 0; lane < L; ++lane)
+        rows[lane] = *reinterpret_cast<const Lanes<T>*>(src + lane * sample_stride + k0);
     } else {
       for (int64_t lane = 0; lane < L; ++lane)
-        rows[lane] = lane < count ? *reinterpret_cast<const Lanes<T>*>(src + lane * size + k0) : Lanes<T>{};
+        rows[lane] = lane < count ? *reinterpret_cast<const Lanes<T>*>(src + lane * sample_stride + k0) : Lanes<T>{};
     }
     transpose_tile<T>(rows);
 #pragma GCC unroll 16
@@ -91,7 +93,7 @@ void samples_to_lanes(const T* src, int64_t count, int64_t size, Lanes<T>* dst) 
   }
   for (int64_t k = k0; k < size; ++k) {
     Lanes<T> column{};
-    for (int64_t lane = 0; lane < count; ++lane) column[lane] = src[lane * size + k];
+    for (int64_t lane = 0; lane < count; ++lane) column[lane] = src[lane * sample_stride + k];
     dst[k] = column;
   }
 }
