@@ -106,16 +106,27 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def measure(implementations, device, min_seconds):
-    """For each name -> forward function: forward time, forward+backward time (of forward().sum()),
-    bytes saved for backward and, on CUDA, the allocator's peak during forward+backward. The
-    implementations' timing rounds are interleaved (time_rounds_interleaved); times are the medians
-    over rounds, and the per-round times are kept for paired_ratio."""
+LOSSES = {
+    # ∂L/∂y one value for every entry (a stride-0 tensor): the loss of the issues' tables.
+    "sum": "forward().sum().backward()",
+    # ∂L/∂y a dense tensor, as a layer inside a network receives from the layers after it.
+    "dense": "forward().backward(g), g a fixed random tensor of y's shape",
+}
+
+
+def measure(implementations, device, min_seconds, loss="sum"):
+    """For each name -> forward function: forward time, forward+backward time (of the LOSSES entry
+    `loss`), bytes saved for backward and, on CUDA, the allocator's peak during forward+backward.
+    The implementations' timing rounds are interleaved (time_rounds_interleaved); times are the
+    medians over rounds, and the per-round times are kept for paired_ratio."""
     def forward_only(forward):
         return lambda: forward().detach()
 
     def forward_backward(forward):
-        return lambda: forward().sum().backward()
+        if loss == "sum":
+            return lambda: forward().sum().backward()
+        grad = torch.randn_like(forward_only(forward)())
+        return lambda: forward().backward(grad)
 
     forward_rounds = time_rounds_interleaved(
         {name: forward_only(forward) for name, forward in implementations.items()}, device, min_seconds
@@ -148,7 +159,7 @@ def print_tables(args, device, comparisons, label):
         print(f"\n{threads} thread(s): float32 GEMM peak (1024x1024 matmul) {peak:.0f} GFLOP/s")
         print(header)
         for name, batch, macs, implementations in comparisons(device):
-            r = measure(implementations, device, args.min_seconds)
+            r = measure(implementations, device, args.min_seconds, args.loss)
             ours, plain = r["matnet"], r["torch"]
             gflops = 2 * batch * macs / ours["forward_backward"] / 1e9
             memory = f"{ours['saved'] / 2**20:>9.2f} {plain['saved'] / 2**20:>7.2f}"
@@ -165,11 +176,18 @@ def print_tables(args, device, comparisons, label):
 
 
 def add_common_arguments(parser, min_seconds=0.2):
-    """--threads, --device, --min-seconds and --cpu-capabilities."""
+    """--threads, --device, --min-seconds, --loss and --cpu-capabilities."""
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts (default: 1 2)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument(
         "--min-seconds", type=float, default=min_seconds, help=f"time per measurement round (default: {min_seconds})"
+    )
+    parser.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="sum",
+        help="what the CPU tables' forward+backward differentiates (--device cuda: always a dense one): "
+        + "; ".join(f"{k}: {v}" for k, v in LOSSES.items()),
     )
     parser.add_argument(
         "--cpu-capabilities",
@@ -182,7 +200,10 @@ def add_common_arguments(parser, min_seconds=0.2):
 def print_tables_per_cpu_capability(args, comparisons, label, description):
     """The run's header, then print_tables once per CPU kernel variant (on the CPU)."""
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, matnet_torch {matnet_torch.__version__}, device {device}, {description}")
+    print(
+        f"torch {torch.__version__}, matnet_torch {matnet_torch.__version__}, device {device}, {description}, "
+        f"forward+backward of {LOSSES[args.loss]}"
+    )
     if device.type == "cpu":
         print(f"CPU: {cpu_model()}")
         for capability in args.cpu_capabilities:
