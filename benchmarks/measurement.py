@@ -110,7 +110,7 @@ LOSSES = {
     # ∂L/∂y one value for every entry (a stride-0 tensor): the loss of the issues' tables.
     "sum": "forward().sum().backward()",
     # ∂L/∂y a dense tensor, as a layer inside a network receives from the layers after it.
-    "dense": "forward().backward(g), g a fixed random tensor of y's shape",
+    "dense": "forward().backward(g), g a seeded random tensor of y's shape",
 }
 
 
@@ -125,7 +125,8 @@ def measure(implementations, device, min_seconds, loss="sum"):
     def forward_backward(forward):
         if loss == "sum":
             return lambda: forward().sum().backward()
-        grad = torch.randn_like(forward_only(forward)())
+        y = forward_only(forward)()
+        grad = torch.randn(y.shape, generator=torch.Generator().manual_seed(0)).to(y.device, y.dtype)
         return lambda: forward().backward(grad)
 
     forward_rounds = time_rounds_interleaved(
@@ -186,7 +187,7 @@ def add_common_arguments(parser, min_seconds=0.2):
         "--loss",
         choices=LOSSES,
         default="sum",
-        help="what the CPU tables' forward+backward differentiates (--device cuda: always a dense one): "
+        help="what forward+backward differentiates (bench_bilinear.py --device cuda: always a dense one): "
         + "; ".join(f"{k}: {v}" for k, v in LOSSES.items()),
     )
     parser.add_argument(

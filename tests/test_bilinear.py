@@ -77,19 +77,26 @@ BROADCAST_GRADIENTS = {  # (shape, random) -> a gradient of that shape with stri
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("activation", matnet_torch.ACTIVATIONS)
+@pytest.mark.parametrize("x_requires_grad", [False, True], ids=["no-dX", "dX"])
 @pytest.mark.parametrize("grad_kind", BROADCAST_GRADIENTS)
-def test_gradient_broadcast_over_the_batch(device, dtype, grad_kind):
+def test_gradient_broadcast_over_the_batch(device, dtype, activation, x_requires_grad, grad_kind):
     """The CPU backward reads a ∂L/∂y that is one matrix for every sample (the gradient of y.sum() or
     y.mean()) with batch stride 0 instead of copying it N times; the gradients must not change. 3 × 45
-    samples: full and partial blocks of every lane width, several slots of sums."""
+    samples: full and partial blocks of every lane width, several slots of sums; on the GEMM path
+    (default) both layouts of Δ (batch-last without dX, sample-major with it), and for the identity
+    Δ is ∂L/∂y itself."""
     inputs = make_inputs((3, 45, 5, 7), (4, 6), dtype, device)
-    leaves = [t.clone().requires_grad_() for t in inputs]
-    y = matnet_torch.bilinear(*leaves, activation="sigmoid")
+    leaves = [t.clone().requires_grad_(x_requires_grad or k > 0) for k, t in enumerate(inputs)]
+    y = matnet_torch.bilinear(*leaves, activation=activation)
     generator = torch.Generator().manual_seed(1)
-    grad_y = BROADCAST_GRADIENTS[grad_kind](y.shape, lambda shape: torch.randn(shape, generator=generator, dtype=dtype))
-    grad_y = grad_y.to(device)
-    _, expected_grads = reference_result(inputs, "sigmoid", grad_y)
-    for grad, expected in zip(torch.autograd.grad(y, leaves, grad_y), expected_grads):
+    grad_y = BROADCAST_GRADIENTS[grad_kind](
+        y.shape, lambda shape: torch.randn(shape, generator=generator, dtype=dtype).to(device)
+    )
+    _, expected_grads = reference_result(inputs, activation, grad_y)
+    wanted = [(leaf, expected) for leaf, expected in zip(leaves, expected_grads) if leaf.requires_grad]
+    grads = torch.autograd.grad(y, [leaf for leaf, _ in wanted], grad_y)
+    for grad, (_, expected) in zip(grads, wanted):
         torch.testing.assert_close(grad.double().cpu(), expected, **TOLERANCES[dtype])
 
 

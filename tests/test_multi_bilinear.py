@@ -130,15 +130,17 @@ def test_any_strides(device, dtype, layout, weights_transposed, inputs):
 @pytest.mark.usefixtures("cpu_kernels")
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("activation", matnet_torch.ACTIVATIONS)
 @pytest.mark.parametrize("shape", ["superres", "leading-dims"])
-def test_gradient_broadcast_over_the_batch(device, dtype, shape):
+def test_gradient_broadcast_over_the_batch(device, dtype, activation, shape):
     """∂L/∂y of y.mean() (one value for every entry, strides 0), which the CPU backward reads without
-    copying it for every sample, gives the reference's gradients."""
+    copying it for every sample, gives the reference's gradients (every dX wanted: on the GEMM path
+    Δ is sample-major, and for the identity it is ∂L/∂y itself)."""
     tensors = flatten(*make_multi_inputs(SHAPES[shape], 2, dtype, device))
     leaves = [t.detach().requires_grad_() for t in tensors]
-    y = multi_bilinear(*unflatten(leaves, 2), "sigmoid")
+    y = multi_bilinear(*unflatten(leaves, 2), activation)
     grad_y = torch.tensor(1 / y.numel(), dtype=dtype, device=device).expand(y.shape)
-    _, expected_grads = reference_result(tensors, 2, "sigmoid", grad_y)
+    _, expected_grads = reference_result(tensors, 2, activation, grad_y)
     for grad, expected in zip(torch.autograd.grad(y, leaves, grad_y), expected_grads):
         torch.testing.assert_close(grad.double().cpu(), expected, **TOLERANCES[dtype])
 

@@ -28,7 +28,8 @@ struct GradientTensors {
 // y (N, m, n) = σ(Σ_j U_j X_j V_jᵀ + bias); bias may be undefined.
 void gemm_forward(const std::vector<InputTensors>& inputs, const at::Tensor& bias, Activation activation, at::Tensor& y);
 
-// The gradients of the inputs and of the bias (if defined) from grad_y and y, both (N, m, n).
+// The gradients of the inputs and of the bias (if defined) from grad_y and y, both (N, m, n): y
+// contiguous, grad_y contiguous or one contiguous (m, n) matrix with batch stride 0.
 void gemm_backward(const at::Tensor& grad_y, const at::Tensor& y, const std::vector<InputTensors>& inputs,
                    Activation activation, const std::vector<GradientTensors>& grads, const at::Tensor& grad_bias);
 

@@ -43,9 +43,9 @@ struct InputGradients {
 
 template <typename T>
 struct BackwardProblem {
-  const T* grad_y;                // (batch, m, n), sample i at grad_y + i·grad_y_sample_stride
-  int64_t grad_y_sample_stride;   // m·n, or 0 where one gradient is broadcast to every sample
-  const T* y;       // (batch, m, n)
+  const T* grad_y;               // (batch, m, n), sample i at grad_y + i·grad_y_sample_stride
+  int64_t grad_y_sample_stride;  // m·n, or 0 where one gradient is broadcast to every sample
+  const T* y;                    // (batch, m, n)
   std::vector<BilinearInput<T>> inputs;
   std::vector<InputGradients<T>> grads;  // one per input
   T* grad_bias;                          // (m, n) or null

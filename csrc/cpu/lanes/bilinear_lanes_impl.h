@@ -174,8 +174,8 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
   }
 }
 
-// Samples [first, first + count) of `size` scalars each, `sample_stride` apart from `base`, to be
-// prefetched.
+// Samples [first, first + count), count ≥ 1, of `size` scalars each, `sample_stride` apart from
+// `base`, to be prefetched.
 template <typename T>
 void add_samples(Prefetcher& prefetch, const T* base, int64_t sample_stride, int64_t first, int64_t count,
                  int64_t size) {
