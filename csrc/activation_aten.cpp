@@ -44,8 +44,8 @@ void activation_grad_out(at::Tensor& out, const at::Tensor& grad_y, const at::Te
 }
 
 at::Tensor activation_grad(const at::Tensor& grad_y, const at::Tensor& y, Activation activation) {
-  if (activation == Activation::Identity) return grad_y;
-  at::Tensor grad_z = at::empty_like(grad_y);
+  if (activation == Activation::Identity) return grad_y.contiguous();
+  at::Tensor grad_z = at::empty_like(grad_y, at::MemoryFormat::Contiguous);
   activation_grad_out(grad_z, grad_y, y, activation);
   return grad_z;
 }

@@ -11,7 +11,8 @@ namespace matnet {
 // y = σ(y) in place.
 void activate_(at::Tensor& y, Activation activation);
 
-// ∂L/∂z from grad_y = ∂L/∂y and y = σ(z): sigmoid_backward, tanh_backward, threshold_backward.
+// ∂L/∂z from grad_y = ∂L/∂y and y = σ(z): sigmoid_backward, tanh_backward, threshold_backward;
+// contiguous whatever grad_y's layout (for the identity, grad_y itself where it is contiguous).
 at::Tensor activation_grad(const at::Tensor& grad_y, const at::Tensor& y, Activation activation);
 
 // The same written into `out`, whose layout may differ from grad_y's (a permutation of it, say).

@@ -217,9 +217,7 @@ void backward_chunk(const at::Tensor& grad_y, const at::Tensor& y, const std::ve
   const bool any_sample_major = std::find(batch_last.begin(), batch_last.end(), false) != batch_last.end();
   at::Tensor delta, delta_last;  // (N, m, n) and (m, n, N)
   if (any_sample_major) {
-    // Contiguous for the views below: σ' of the identity is grad_y itself, which may be one
-    // matrix broadcast to every sample (batch stride 0).
-    delta = activation_grad(grad_y, y, activation).contiguous();
+    delta = activation_grad(grad_y, y, activation);
   } else {
     delta_last = at::empty({m, n, y.size(0)}, y.options());
     activation_grad_out(delta_last, grad_y.permute({1, 2, 0}), y.permute({1, 2, 0}), activation);

@@ -31,7 +31,7 @@ std::vector<at::Tensor> multi_bilinear_backward_cuda(const at::Tensor& grad_y, a
                                                                  vs, y, activation, mask);
   const c10::cuda::CUDAGuard device_guard(xs[0].device());
   const size_t inputs = xs.size();
-  const at::Tensor delta = activation_grad(grad_y, y, parsed).contiguous();
+  const at::Tensor delta = activation_grad(grad_y, y, parsed);
   std::vector<at::Tensor> dxs, dus, dvs;
   for (size_t j = 0; j < inputs; ++j) {
     // With the identity, bilinear_backward's y is not read: Δ stands in for it (same shape).
