@@ -3,7 +3,12 @@
 RECORD_DIR/rank<R>.json with the command's exit status, the share sizes this process trained on, the
 epochs whose checkpoint it wrote and the gloo threads still running after the command returned.
 With --stop-after-epoch, every process stops as Ctrl-C would when epoch E + 1 would begin (rank 0
-has written epoch E's checkpoint then)."""
+has written epoch E's checkpoint then).
+
+The worker itself exits with status 0 once the record is written, whatever the command's status:
+torchrun stops the other processes (SIGTERM) as soon as one fails, which would hide how they would
+have ended. So a non-zero exit of a worker, and of torchrun, means a crash (at interpreter
+shutdown, after the record, too)."""
 import json
 import os
 import sys
@@ -51,4 +56,3 @@ record["status"] = train.main(arguments)
 record["gloo_threads_after_leave"] = gloo_threads()
 with open(os.path.join(record_dir, f"rank{os.environ['RANK']}.json"), "w") as file:
     json.dump(record, file)
-sys.exit(record["status"])
