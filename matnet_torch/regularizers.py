@@ -11,7 +11,7 @@ under the constraint ‖U‖²_F is the constant m (its number of rows), so weig
 add nothing.
 """
 import math
-from typing import Iterable, List, Sequence, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +73,7 @@ def sparsity_penalty(
     weight: float,
     *,
     layers: Iterable[nn.Module],
+    batch_mean: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
 ) -> torch.Tensor:
     """β Σ_l R_l with R_l = Σ_ab [ρ log(ρ/ρ̄_l) + (1−ρ) log((1−ρ)/(1−ρ̄_l))] (paper eqs. 2.12, 2.13).
 
@@ -96,6 +97,10 @@ def sparsity_penalty(
             ``MatNetLayer``. They make the domain check real: ρ̄ must lie in (0, 1), which only a
             sigmoid guarantees, so any other activation is a ValueError rather than a NaN or a
             meaningless number; each activation's shape must match its layer's ``out_shape``.
+        batch_mean: computes ρ̄_l from an activation reshaped to (N, m_l, n_l); the default is the
+            mean over dim 0. Data-parallel training passes the mean over the whole global batch,
+            all-reduced over the processes (``apps.common.distributed.GlobalBatch.mean``), since
+            the penalty is not linear in ρ̄.
 
     ρ̄ is clamped to [ε, 1 − ε] (ε the dtype's machine epsilon) so the logarithms stay finite when
     a sigmoid saturates in floating point. The clamp loses no useful gradient: ρ̄ rounds to 0 or 1
@@ -129,7 +134,8 @@ def sparsity_penalty(
                 f"got {tuple(activation.shape)}"
             )
         epsilon = torch.finfo(activation.dtype).eps
-        mean_activation = activation.reshape(-1, m, n).mean(dim=0).clamp(epsilon, 1 - epsilon)  # ρ̄_l
+        samples = activation.reshape(-1, m, n)
+        mean_activation = (samples.mean(dim=0) if batch_mean is None else batch_mean(samples)).clamp(epsilon, 1 - epsilon)  # ρ̄_l
         divergence = target * (math.log(target) - mean_activation.log()) + (1 - target) * (
             math.log1p(-target) - torch.log1p(-mean_activation)
         )

@@ -1,7 +1,14 @@
 """A process of ``torchrun ... tests/distributed_worker.py RECORD_DIR [--stop-after-epoch E] TRAIN_OPTIONS``
 (used by test_distributed.py): runs ``matnet_torch.train`` with TRAIN_OPTIONS and writes
-RECORD_DIR/rank<R>.json with the batch sizes this process trained on and the epochs whose checkpoint it
-wrote. With --stop-after-epoch, rank 0 stops as Ctrl-C would right after writing that epoch's checkpoint."""
+RECORD_DIR/rank<R>.json with the command's exit status, the share sizes this process trained on, the
+epochs whose checkpoint it wrote and the gloo threads still running after the command returned.
+With --stop-after-epoch, every process stops as Ctrl-C would when epoch E + 1 would begin (rank 0
+has written epoch E's checkpoint then).
+
+The worker itself exits with status 0 once the record is written, whatever the command's status:
+torchrun stops the other processes (SIGTERM) as soon as one fails, which would hide how they would
+have ended. So a non-zero exit of a worker, and of torchrun, means a crash (at interpreter
+shutdown, after the record, too)."""
 import json
 import os
 import sys
@@ -12,24 +19,40 @@ record_dir, arguments = sys.argv[1], sys.argv[2:]
 stop_after = None
 if arguments[0] == "--stop-after-epoch":
     stop_after, arguments = int(arguments[1]), arguments[2:]
-record = {"batch_sizes": [], "checkpoints": []}
-train_on_share, save_training_state = training_loop.objective, training_loop.save_training_state
+record = {"share_sizes": [], "checkpoints": [], "epochs": 0}
+objective, train_epoch, save_training_state = training_loop.objective, training_loop.train_epoch, training_loop.save_training_state
 
 
-def recording_objective(model, forward_with_hidden, images, labels, config):
-    record["batch_sizes"].append(len(images))
-    return train_on_share(model, forward_with_hidden, images, labels, config)
+def recording_objective(*arguments):
+    loss, logits = objective(*arguments)
+    record["share_sizes"].append(len(logits))
+    return loss, logits
+
+
+def stopping_train_epoch(*arguments):
+    if record["epochs"] == stop_after:
+        raise KeyboardInterrupt
+    record["epochs"] += 1
+    return train_epoch(*arguments)
 
 
 def recording_save(path, kind, state, epoch, *rest):
     save_training_state(path, kind, state, epoch, *rest)
     record["checkpoints"].append(epoch)
-    if epoch == stop_after:
-        raise KeyboardInterrupt
 
 
-training_loop.objective, training_loop.save_training_state = recording_objective, recording_save
-status = train.main(arguments)
+def gloo_threads():
+    """The names of this process's threads that gloo started (Linux names them in /proc)."""
+    names = []
+    for thread in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{thread}/comm") as file:
+            names.append(file.read().strip())
+    return [name for name in names if "gloo" in name]
+
+
+training_loop.objective, training_loop.train_epoch = recording_objective, stopping_train_epoch
+training_loop.save_training_state = recording_save
+record["status"] = train.main(arguments)
+record["gloo_threads_after_leave"] = gloo_threads()
 with open(os.path.join(record_dir, f"rank{os.environ['RANK']}.json"), "w") as file:
     json.dump(record, file)
-sys.exit(status)

@@ -263,12 +263,85 @@ def test_single_threaded_heads_give_the_same_bits_for_every_thread_count(head):
     assert all(torch.equal(first, second) for first, second in zip(gradients_1, gradients_2))
 
 
-def test_single_threaded_refuses_an_input_that_would_never_end_its_backward():
+class _FailingLinear(torch.nn.Linear):
+    """A Linear that raises in its forward (``fail="forward"``) or in its backward (``fail="backward"``,
+    from a hook on its output), as an error or an out-of-memory would."""
+
+    def __init__(self, fail):
+        super().__init__(4, 2)
+        self.fail = fail
+
+    def forward(self, x):
+        if self.fail == "forward":
+            raise RuntimeError("forward failed")
+        y = super().forward(x)
+        if self.fail == "backward" and y.requires_grad:
+            y.register_hook(lambda grad: (_ for _ in ()).throw(RuntimeError("backward failed")))
+        return y
+
+
+@pytest.fixture
+def two_threads():
+    """Two intra-op threads while the test runs, the previous count restored after it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield 2
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("fail", ["forward", "backward"])
+def test_single_threaded_restores_the_thread_count_after_an_exception(two_threads, fail):
+    head = single_threaded(_FailingLinear(fail))
+    x = torch.rand(3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match=f"{fail} failed"):
+        head(x * 2).sum().backward()
+    assert torch.get_num_threads() == two_threads
+
+
+def test_single_threaded_restores_the_thread_count_when_the_backward_stops_before_x(two_threads):
     head = single_threaded(torch.nn.Linear(4, 2))
-    with pytest.raises(ValueError, match=r"single_threaded\(Linear\): its input must be computed with grad"):
-        head(torch.rand(3, 4))
+    x = torch.rand(3, 4, requires_grad=True)
+    output = head(x * 2)
+    assert torch.get_num_threads() == two_threads
+    (weight_grad,) = torch.autograd.grad(output.sum(), [head.weight])  # never reaches x
+    assert torch.get_num_threads() == two_threads
+    torch.testing.assert_close(weight_grad, (x * 2).detach().sum(0).expand(2, 4))
+    output = head(x * 2)  # a forward whose backward never comes
+    del output
+    assert torch.get_num_threads() == two_threads
+
+
+class _RecordingLinear(torch.nn.Linear):
+    """A Linear that notes the thread count in its forward and in its backward."""
+
+    def __init__(self, seen):
+        super().__init__(4, 2)
+        self.seen = seen
+
+    def forward(self, x):
+        self.seen.append(("forward", torch.get_num_threads()))
+        y = super().forward(x)
+        if y.requires_grad:
+            y.register_hook(lambda grad: self.seen.append(("backward", torch.get_num_threads())))
+        return y
+
+
+def test_single_threaded_runs_single_threaded_and_gives_the_gradients_of_the_module(two_threads):
+    seen = []
+    head = single_threaded(_RecordingLinear(seen))
+    reference = torch.nn.Linear(4, 2)
+    reference.load_state_dict(head.state_dict())
+    x = torch.rand(3, 4, dtype=torch.float32, requires_grad=True)
+    hidden = x * 2
+    hidden.register_hook(lambda grad: seen.append(("after", torch.get_num_threads())))
+    head(hidden).square().sum().backward()
+    expected_x = torch.autograd.grad(reference(x * 2).square().sum(), [x, *reference.parameters()])
+    assert torch.equal(x.grad, expected_x[0])
+    assert all(torch.equal(p.grad, e) for p, e in zip(head.parameters(), expected_x[1:]))
+    assert seen == [("forward", 1), ("backward", 1), ("after", 2)]
     with torch.no_grad():
         assert head(torch.rand(3, 4)).shape == (3, 2)
+    assert torch.get_num_threads() == two_threads
 
 
 @requires_cuda

@@ -13,8 +13,10 @@
                                   checkpoint of a training run and --resume
                    devices.py     DEVICES, training_device: the --device option, checked up front
                    reproducibility.py  thread_independent_blas, single_threaded: bits independent of --threads
-                   training_step.py  training_step(objective, optimizer, cuda_graph): one optimiser
-                                  step, eager or replayed from a CUDA graph (--cuda-graph)
+                   training_step.py  training_step(objective, optimizer, cuda_graph, processes): one
+                                  optimiser step, eager or replayed from a CUDA graph (--cuda-graph)
+                   distributed.py  join_processes, Processes, GlobalBatch: exact data parallelism
+                                  under torchrun (each process's part of the global batch's objective)
     apps/mnist/    the MNIST classifier (paper section 4.1): ``python -m matnet_torch.train`` and
                    ``python -m matnet_torch.evaluate``
     apps/superres/ super-resolution with the multimodal autoencoder (paper section 4.2):

@@ -6,6 +6,7 @@ API:
                                 call it when their module is imported)
     single_threaded(module)     runs module's forward and backward with one intra-op thread: for
                                 the plain torch layers (the heads), whose products go to MKL
+    one_thread()                context manager: one intra-op thread inside, the count restored after
 
 The MatNet layers' kernels sum in fixed slots of samples, so their bits do not depend on the thread
 count. Plain torch layers (``nn.Linear`` heads, the matmuls of ``BilinearSoftmaxHead``) go to MKL,
@@ -25,11 +26,14 @@ MKL runs in COMPATIBLE mode (``thread_independent_blas``) so that its single-thr
 not depend on the memory alignment or the CPU either, which CNR is made for. MKL reads the variable
 at its first call, hence "before the first matrix product"; a value the user set is kept.
 """
+import contextlib
 import os
-from typing import List
+import types
+from typing import Iterator
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 MKL_REPRODUCIBLE_MODE = "COMPATIBLE"
 
@@ -39,44 +43,60 @@ def thread_independent_blas() -> None:
     os.environ.setdefault("MKL_CBWR", MKL_REPRODUCIBLE_MODE)
 
 
-class _OneThread:
-    """Sets torch's intra-op thread count to 1 on enter and back to what it was on leave."""
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's intra-op thread count is 1 inside, and what it was before after, however it is left."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
-    def __init__(self):
-        self.saved: List[int] = []
 
-    def enter(self) -> None:
-        self.saved.append(torch.get_num_threads())
-        torch.set_num_threads(1)
+class _OneThreadCall(torch.autograd.Function):
+    """``module(x)`` as one autograd node whose forward and backward each run inside ``one_thread``.
 
-    def leave(self) -> None:
-        torch.set_num_threads(self.saved.pop())
+    The forward records the module's own graph (from a detached x and the module's parameters) and
+    keeps it; the backward runs that graph with ``torch.autograd.grad`` and hands the gradients of x
+    and of the parameters to the outer graph, which accumulates them as for any node. So the thread
+    count changes only within the node's own two calls, each wrapped in try/finally: an exception,
+    a backward that never comes, or one that stops before x cannot leave the process at one thread.
+    """
+
+    @staticmethod
+    def forward(ctx, module: nn.Module, x: torch.Tensor, *parameters: torch.Tensor) -> torch.Tensor:
+        with one_thread(), torch.enable_grad():
+            ctx.x = x.detach().requires_grad_(x.requires_grad)
+            ctx.output = type(module).forward(module, ctx.x)
+        ctx.parameters = parameters
+        return ctx.output.detach()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: torch.Tensor):
+        inputs = [ctx.x, *ctx.parameters]
+        wanted = [tensor for tensor, needed in zip(inputs, ctx.needs_input_grad[1:]) if needed]
+        with one_thread():
+            computed = iter(torch.autograd.grad(ctx.output, wanted, grad_output, allow_unused=True))
+        return (None, *[next(computed) if needed else None for needed in ctx.needs_input_grad[1:]])
+
+
+def _single_threaded_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    parameters = tuple(module.parameters())
+    if not torch.is_grad_enabled() or not (x.requires_grad or any(p.requires_grad for p in parameters)):
+        with one_thread():
+            return type(module).forward(module, x)
+    return _OneThreadCall.apply(module, x, *parameters)
 
 
 def single_threaded(module: nn.Module) -> nn.Module:
     """Makes ``module(x)`` compute its forward and backward with one intra-op thread; returns it.
 
-    Hooks, so the module and its state_dict stay as they are. The backward runs single-threaded from
-    the moment the gradient with respect to the output arrives (a pre-hook on the output's grad_fn)
-    until the gradient with respect to x has been computed (a hook on x): every product of the
-    module's backward lies in between. That needs an x computed with grad (the heads read a MatNet
-    layer's output); otherwise nothing would end the stretch, so a forward with grad enabled and such
-    an x is refused. (Not ``register_full_backward_hook``: its extra autograd nodes cost more.)
+    ``module.forward`` becomes, on this instance only, a call of its class's forward through
+    ``_OneThreadCall`` (without grad, a plain call inside ``one_thread``), so the module, its hooks
+    and its state_dict stay as they are, and the thread count is restored on every path. One tensor
+    input, as the heads take; double backward is not supported.
     """
-    forward, backward = _OneThread(), _OneThread()
-
-    def before_forward(module, inputs):
-        (x,) = inputs
-        if torch.is_grad_enabled() and x.grad_fn is None:
-            raise ValueError(f"single_threaded({type(module).__name__}): its input must be computed with grad in training")
-        forward.enter()
-
-    def after_forward(module, inputs, output):
-        forward.leave()
-        if output.grad_fn is not None:  # a training forward: its backward passes through here
-            output.grad_fn.register_prehook(lambda grad_outputs: backward.enter())
-            inputs[0].register_hook(lambda grad: backward.leave())
-
-    module.register_forward_pre_hook(before_forward)
-    module.register_forward_hook(after_forward)
+    module.forward = types.MethodType(_single_threaded_forward, module)
     return module

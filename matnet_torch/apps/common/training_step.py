@@ -2,10 +2,14 @@
 
 API:
 
-    step = training_step(objective, optimizer, cuda_graph=False)
+    step = training_step(objective, optimizer, cuda_graph=False, processes=Processes())
     loss, output = step(x, y)      # objective(x, y) -> (loss, output); after the call the optimizer has
                                    # stepped; loss and output are detached (and, with a CUDA graph,
                                    # valid only until the next call: read them before calling again)
+
+Under torchrun (``common.distributed``) x and y are the whole global batch, the objective returns
+this process's part of the batch's objective (the parts sum to it), and the step sums the gradients
+over the processes between backward and the optimizer's step.
 
 Eager steps (``eager_step``) go through ``optimizer.step(closure)`` and so work with every torch
 optimizer, LBFGS included (which evaluates the closure several times; the first evaluation is
@@ -22,18 +26,23 @@ from typing import Callable, Dict, Tuple
 
 import torch
 
+from .distributed import Processes
+
 Objective = Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
 Step = Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
 
 
-def eager_step(objective: Objective, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """zero_grad, objective, backward and optimizer.step(closure); (loss, output) of the first evaluation."""
+def eager_step(objective: Objective, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               processes: Processes = Processes()) -> Tuple[torch.Tensor, torch.Tensor]:
+    """zero_grad, objective, backward, the gradients summed over the processes, and
+    optimizer.step(closure); (loss, output) of the first evaluation."""
     evaluations = []
 
     def closure():
         optimizer.zero_grad(set_to_none=True)
         loss, output = objective(x, y)
         loss.backward()
+        processes.sum_gradients(optimizer)
         evaluations.append((loss.detach(), output.detach()))
         return loss
 
@@ -89,8 +98,12 @@ class GraphedStep:
         entry.update(graph=graph, loss=loss.detach(), output=output.detach())
 
 
-def training_step(objective: Objective, optimizer: torch.optim.Optimizer, cuda_graph: bool = False) -> Step:
-    """The step function for a training loop: eager, or replayed from CUDA graphs if ``cuda_graph``."""
+def training_step(objective: Objective, optimizer: torch.optim.Optimizer, cuda_graph: bool = False,
+                  processes: Processes = Processes()) -> Step:
+    """The step function for a training loop: eager, or replayed from CUDA graphs if ``cuda_graph``
+    (one process only: the captured step would not include the sum of the gradients)."""
     if cuda_graph:
+        if processes.world_size > 1:
+            raise ValueError(f"training_step: a CUDA graph runs on one process, not {processes.world_size}")
         return GraphedStep(objective, optimizer)
-    return lambda x, y: eager_step(objective, optimizer, x, y)
+    return lambda x, y: eager_step(objective, optimizer, x, y, processes)

@@ -30,19 +30,26 @@ from .evaluate import CHECKPOINT_KIND, evaluate
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def objective(model: nn.Module, forward_with_hidden, images: torch.Tensor, labels: torch.Tensor,
-              config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(cross-entropy + the configured penalties, logits) of one batch; ``forward_with_hidden`` is the
-    model's, or its DistributedDataParallel wrapper (``Processes.parallel``)."""
-    logits, hidden = forward_with_hidden(images)
-    loss = F.cross_entropy(logits, labels)
+def objective(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: Dict[str, Any],
+              processes: Processes = Processes()) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(this process's part of a global batch's objective, the logits of its share).
+
+    The objective is the mean cross-entropy over the global batch (``images``, ``labels``) plus the
+    configured penalties; the processes' parts sum to it (``common.distributed``): each trains on
+    its share, whose summed cross-entropy counts over the global batch size, and adds its 1/W part
+    of the penalties, the sparsity penalty's mean activations taken over the whole global batch.
+    """
+    batch = processes.global_batch(len(images))
+    logits, hidden = model.forward_with_hidden(images[batch.share])
+    loss = batch.part_of_mean(F.cross_entropy(logits, labels[batch.share], reduction="none"))
+    penalty = None
     if config["weight_decay"] > 0:
-        loss = loss + weight_decay_penalty(model, config["weight_decay"])
+        penalty = weight_decay_penalty(model, config["weight_decay"])
     if config["sparsity_weight"] > 0:
-        loss = loss + sparsity_penalty(
-            hidden, config["sparsity_target"], config["sparsity_weight"], layers=model.hidden_layers
-        )
-    return loss, logits
+        sparsity = sparsity_penalty(hidden, config["sparsity_target"], config["sparsity_weight"],
+                                    layers=model.hidden_layers, batch_mean=batch.mean)
+        penalty = sparsity if penalty is None else penalty + sparsity
+    return (loss if penalty is None else loss + batch.part_of(penalty)), logits
 
 
 def train_epoch(
@@ -61,8 +68,8 @@ def train_epoch(
     The shuffling and the shifts draw from ``generator`` on the CPU, whatever the device, so a seed
     gives the same batches everywhere, and every process of a torchrun the same global batches, of
     which it trains on its share. The sums stay on the device (float64: the same arithmetic as
-    Python floats), read once per epoch (and then summed over the processes), so that steps need not
-    wait for each other.
+    Python floats), read once per epoch (and then summed over the processes: the parts of each
+    batch's objective sum to it), so that steps need not wait for each other.
     """
     order = torch.randperm(len(labels), generator=generator).to(labels.device)
     total_loss = torch.zeros((), dtype=torch.float64, device=labels.device)
@@ -71,12 +78,10 @@ def train_epoch(
     with progress_bar(len(labels), description, show=processes.is_main) as bar:
         for batch in order.split(config["batch_size"]):
             x, y = shifts.batch(batch, generator), labels.index_select(0, batch)
-            share = processes.share(len(batch))
-            x, y = x[share], y[share]
             loss, logits = step(x, y)
-            total_loss += loss.double() * len(y)
-            correct += (logits.argmax(dim=1) == y).sum()
-            seen += len(y)
+            total_loss += loss.double() * len(batch)
+            correct += (logits.argmax(dim=1) == y[processes.global_batch(len(batch)).share]).sum()
+            seen += len(logits)
             bar.update(len(batch))
             if not bar.disable:  # a live loss synchronises with the device: only on a terminal
                 bar.set_postfix(loss=f"{total_loss.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}", refresh=False)
@@ -103,8 +108,8 @@ def fit(
     path = os.path.join(config["out"], CHECKPOINT_NAME)
     state, history, train_seconds = start_training(path, CHECKPOINT_KIND, model, config, RUNTIME_OPTIONS)
     optimizer, scheduler, generator = state.optimizer, state.scheduler, state.generator
-    forward_with_hidden = processes.parallel(model, "forward_with_hidden")
-    step = training_step(lambda x, y: objective(model, forward_with_hidden, x, y, config), optimizer, config["cuda_graph"])
+    processes.start_alike(model)
+    step = training_step(lambda x, y: objective(model, x, y, config, processes), optimizer, config["cuda_graph"], processes)
     train_images, train_labels = train
     shifts = RandomShifts(train_images, config["shift"])
     for epoch in range(len(history) + 1, config["epochs"] + 1):
