@@ -1,7 +1,8 @@
 """Builds matnet_torch and its operator library matnet_torch/_C.
 
 The C++ library is always built. Its CUDA kernels are built when the installed torch has CUDA and a
-CUDA toolkit is found, or when FORCE_CUDA=1; never by whether a GPU is visible. Install with
+CUDA toolkit is found, or when FORCE_CUDA=1; never by whether a GPU is visible. The package metadata
+(name, version, dependencies, commands) is in pyproject.toml. Install with
     pip install --no-build-isolation -e .
 """
 import glob
@@ -71,23 +72,15 @@ def operator_library():
 
 
 setup(
-    name="matnet_torch",
-    version="0.1.0",
-    description="Matrix Neural Networks (MatNet) for PyTorch: fused C++/CUDA bilinear layers, models and tools",
     # The C++ API ships inside the package: the public headers (csrc/include, installed as
-    # matnet_torch/include) and the CMake package config (matnet_torch/share/cmake).
+    # matnet_torch/include) and the CMake package config (matnet_torch/share/cmake); the trained
+    # models of matnet_torch.pretrained are data files of the package.
     packages=find_packages(include=["matnet_torch", "matnet_torch.*"]) + ["matnet_torch.include"],
     package_dir={"matnet_torch.include": "csrc/include"},
-    package_data={"matnet_torch": ["share/cmake/matnet_torch/*.cmake"], "matnet_torch.include": ["matnet/*.h"]},
-    python_requires=">=3.9",
-    install_requires=["torch>=2.11,<2.15", "numpy", "tqdm", "matplotlib", "pillow", "scikit-image"],
+    package_data={
+        "matnet_torch": ["share/cmake/matnet_torch/*.cmake", "pretrained_models/*.pt"],
+        "matnet_torch.include": ["matnet/*.h"],
+    },
     ext_modules=[operator_library()],
     cmdclass={"build_ext": BuildExtension},
-    entry_points={
-        "console_scripts": [
-            "matnet-train=matnet_torch.train:main",
-            "matnet-evaluate=matnet_torch.evaluate:main",
-            "matnet-superres=matnet_torch.superres:main",
-        ]
-    },
 )

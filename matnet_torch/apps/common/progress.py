@@ -8,11 +8,13 @@ API:
 
 A tqdm bar that disappears when done (the loops print one summary line per epoch instead) and is off
 when stderr is not a terminal, so logs and captured output hold only the summaries; ``show=False``
-turns it off (the processes of a torchrun other than rank 0).
+turns it off (the processes of a torchrun other than rank 0). tqdm is imported on first use, so
+that loading a checkpoint through ``common`` does not need it.
 """
-from tqdm import tqdm
 
 
-def progress_bar(total: int, description: str, unit: str = "img", show: bool = True) -> tqdm:
+def progress_bar(total: int, description: str, unit: str = "img", show: bool = True) -> "tqdm.tqdm":
     """A transient tqdm bar over ``total`` units, disabled on non-terminals and unless ``show``."""
+    from tqdm import tqdm
+
     return tqdm(total=total, desc=description, unit=unit, leave=False, disable=None if show else True)

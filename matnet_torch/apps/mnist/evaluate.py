@@ -1,6 +1,7 @@
 """Test-set evaluation of a MatNet classifier, and the ``matnet-evaluate CHECKPOINT`` command.
 
     python -m matnet_torch.evaluate runs/mnist/checkpoint.pt
+    python -m matnet_torch.evaluate --pretrained mnist     # the model shipped with the package
 
 The checkpoint is read with ``common.checkpoint.load_checkpoint`` (no code runs, checksum verified);
 its ``"model"`` entry is a plain state_dict of the ``MatNetClassifier`` that ``build_model`` makes
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ... import pretrained
 from ...data import MNISTDataError, load_mnist
 from ..common.checkpoint import load_checkpoint, payload_layout
 from ..common.cli import ArgumentParser, UsageError, run_tool
@@ -43,6 +45,13 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return correct / len(images), total_loss / len(images)
 
 
+def test_metrics(model: nn.Module, data_dir: Optional[str] = None) -> Dict[str, float]:
+    """{"test_accuracy", "test_loss"} of ``model`` on the MNIST test set in ``data_dir`` (None: the default copy)."""
+    images, labels = load_mnist("test", data_dir)
+    accuracy, loss = evaluate(model, pixels(images), labels)
+    return {"test_accuracy": accuracy, "test_loss": loss}
+
+
 def model_from_checkpoint(checkpoint: Dict[str, Any]) -> nn.Module:
     """The trained classifier of a checkpoint payload, rebuilt from its configuration."""
     model = build_model(checkpoint["config"])
@@ -63,7 +72,10 @@ def build_parser() -> ArgumentParser:
         prog="python -m matnet_torch.evaluate",
         description="Evaluate a checkpoint written by matnet_torch.train on the MNIST test set.",
     )
-    parser.add_argument("checkpoint", help="path of a checkpoint.pt written by matnet_torch.train")
+    parser.add_argument("checkpoint", nargs="?", help="path of a checkpoint.pt written by matnet_torch.train")
+    parser.add_argument("--pretrained", choices=pretrained.available(), metavar="NAME",
+                        help="evaluate the model of that name shipped with matnet_torch instead of a checkpoint "
+                             f"({', '.join(pretrained.available())}; python -m matnet_torch.pretrained lists them)")
     parser.add_argument("--data-dir", default=None,
                         help="directory with the MNIST IDX files (default: the one the run was trained with)")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default: 1)")
@@ -74,16 +86,18 @@ def _main(argv: List[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    if (args.checkpoint is None) == (args.pretrained is None):
+        raise UsageError("give either a CHECKPOINT or --pretrained NAME")
     torch.set_num_threads(args.threads)
-    model, checkpoint = load_classifier(args.checkpoint)
-    images, labels = load_mnist("test", args.data_dir or checkpoint["config"]["data_dir"])
-    accuracy, loss = evaluate(model, pixels(images), labels)
-    print(f"checkpoint: {args.checkpoint} (epoch {checkpoint['epoch']} of {checkpoint['config']['epochs']})")
-    print(f"test accuracy: {accuracy:.4f}")
-    print(f"test loss: {loss:.4f}")
+    path = str(pretrained.path(args.pretrained)) if args.pretrained else args.checkpoint
+    model, checkpoint = load_classifier(path)
+    metrics = test_metrics(model, args.data_dir or checkpoint["config"]["data_dir"])
+    print(f"checkpoint: {path} (epoch {checkpoint['epoch']} of {checkpoint['config']['epochs']})")
+    print(f"test accuracy: {metrics['test_accuracy']:.4f}")
+    print(f"test loss: {metrics['test_loss']:.4f}")
     return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The command's entry point: exit status 0, or 1/2 after a one-line error (common.cli)."""
-    return run_tool(PROG, _main, argv, expected=(MNISTDataError,))
+    return run_tool(PROG, _main, argv, expected=(MNISTDataError, pretrained.PretrainedError))
