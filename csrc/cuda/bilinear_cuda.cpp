@@ -100,7 +100,7 @@ at::Tensor gemm_forward(const Inputs& in, const at::Tensor& bias, Activation act
                                                                   : at::matmul(at::matmul(u, x), v.t()));
   }
   const at::Tensor bias_a = bias.defined() ? bias.to(acc).contiguous() : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(acc, "matnet::bilinear", [&] {
+  AT_DISPATCH_FLOATING_TYPES(acc, "matnet forward", [&] {
     C10_CUDA_CHECK(launch_bias_activation_forward(z.data_ptr<scalar_t>(),
                                                   bias_a.defined() ? bias_a.data_ptr<scalar_t>() : nullptr, z.numel(),
                                                   in.m * in.n, activation, c10::cuda::getCurrentCUDAStream()));
@@ -117,7 +117,7 @@ std::vector<at::Tensor> gemm_backward(const at::Tensor& grad_y, const Inputs& in
   const auto dtype = y.scalar_type(), acc = at::toOpMathType(dtype);
   const at::Tensor g = grad_y.to(acc).contiguous(), y_a = y.to(acc).contiguous();
   const at::Tensor delta = at::empty({batch, m, n}, g.options());
-  AT_DISPATCH_FLOATING_TYPES(acc, "matnet::bilinear_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(acc, "matnet backward", [&] {
     C10_CUDA_CHECK(launch_activation_backward(g.data_ptr<scalar_t>(), y_a.data_ptr<scalar_t>(),
                                               delta.data_ptr<scalar_t>(), delta.numel(), activation,
                                               c10::cuda::getCurrentCUDAStream()));
@@ -150,7 +150,7 @@ at::Tensor forward_cuda(const FamilyMember& op, at::TensorList xs, at::TensorLis
   const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
   const std::optional<FusedShape> shape = fused_shape(in);
   at::Tensor y;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xs[0].scalar_type(), op.forward, [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xs[0].scalar_type(), "matnet forward", [&] {
     using Kernel = typename KernelType<scalar_t>::type;
     FusedPlan plan{};
     if (shape) C10_CUDA_CHECK(plan_fused_forward<Kernel>(*shape, parsed, &plan));
@@ -174,7 +174,7 @@ std::vector<at::Tensor> backward_cuda(const FamilyMember& op, const at::Tensor& 
   const at::Tensor g = grad_y.contiguous().view({in.batch, in.m, in.n}), y_c = y.contiguous().view({in.batch, in.m, in.n});
   const std::optional<FusedShape> shape = fused_shape(in);
   std::vector<at::Tensor> grads;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xs[0].scalar_type(), op.backward, [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xs[0].scalar_type(), "matnet backward", [&] {
     using Kernel = typename KernelType<scalar_t>::type;
     GradientMask wanted{};
     for (size_t j = 0; j < inputs && j < kMaxFusedInputs; ++j) {
