@@ -52,7 +52,7 @@ def operator_library():
     if with_cuda:
         extension = CUDAExtension(
             "matnet_torch._C",
-            common + ["csrc/cuda/bilinear_cuda.cpp", "csrc/cuda/multi_bilinear_cuda.cpp"] + sources("cuda/*.cu"),
+            common + ["csrc/cuda/bilinear_cuda.cpp"] + sources("cuda/*.cu"),
             define_macros=[("WITH_CUDA", None)],
             # -lineinfo: source lines in Nsight Compute profiles, at no cost in speed.
             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]},

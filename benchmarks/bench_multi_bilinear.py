@@ -1,6 +1,6 @@
 """Times matnet_torch's fused multi-input operator, torch.ops.matnet.multi_bilinear, against plain
 PyTorch autograd, torch.sigmoid(sum(U_j @ X_j @ V_j.mT) + B), measured in the same process on the
-same inputs: the multimodal encoder of the super-resolution autoencoder (design.md §2).
+same inputs: the multimodal encoder of the super-resolution autoencoder (docs/design.md §2).
 
 For each case, batch size N and thread count it prints forward and forward+backward times (the
 inputs X_j are data: gradients for every U_j, V_j and B), the ratio (plain PyTorch time / matnet

@@ -21,19 +21,21 @@ enum class Activation : int { Identity = 0, Sigmoid = 1, Tanh = 2, Relu = 3 };
 // they do not): z = k ln2 + r with |r| <= ln2/2, e^r by Cephes' degree-6 polynomial (about 2 ulp),
 // 2^k assembled in the exponent bits of two factors 2^⌊k/2⌋ · 2^(k−⌊k/2⌋), each a normal float, so
 // that the product underflows gradually to the subnormals and 0 (z < −87.3) and overflows to +inf
-// (z > 88.72) exactly as e^z does in float. z is clamped to [−104, 89] (e^z is 0 and +inf beyond);
-// NaN stays NaN.
+// (z > 88.72) exactly as e^z does in float. z is clamped to [−104, 89] (e^z is 0 and +inf beyond).
+// NaN takes its own path: k is taken as 0 (a NaN converted to int would be undefined behaviour)
+// and the NaN reaches the result through r.
 MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
   // Each clamp keeps z when it is NaN, in the operand order of the SSE max and min instructions.
   // GCC 12 still vectorises the pair as compares and blends, not max/min (checked in the AVX2
-  // object); a max/min version was 13 % faster for σ, about 1 % of a layer's forward+backward.
+  // object); a max/min version was faster for σ alone but not measurably for a layer (docs/cpu_kernels.md).
   z = -104.0f > z ? -104.0f : z;
   z = 89.0f < z ? 89.0f : z;
   const float t = z * 1.44269504088896341f;
   // k = t rounded to the nearest integer: adding and subtracting 1.5·2²³ leaves no fraction bits
   // for |t| < 2²². No branch and no conversion per sign, so it costs two additions in a vector.
   // (Only under IEEE arithmetic, as setup.py builds: -ffast-math would fold the pair to t.)
-  const float k_float = (t + 12582912.0f) - 12582912.0f;
+  const float rounded = (t + 12582912.0f) - 12582912.0f;
+  const float k_float = rounded == rounded ? rounded : 0.0f;  // in [−150, 128]; 0 for NaN
   const int k = static_cast<int>(k_float);
   const float r = z - k_float * 0.693359375f + k_float * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -43,8 +45,10 @@ MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float e_r = p * r * r + r + 1.0f;
-  const int k_low = k >> 1, k_high = k - k_low;  // each in [−76, 64]
-  const int bits_low = (k_low + 127) << 23, bits_high = (k_high + 127) << 23;
+  // ⌊k/2⌋ by an unsigned shift of k + 150 ≥ 0 (no shift of a negative value); both halves lie in
+  // [−75, 64], so the biased exponents k + 127 are positive and shifting them is well defined.
+  const int k_low = static_cast<int>(static_cast<unsigned>(k + 150) >> 1) - 75, k_high = k - k_low;
+  const unsigned bits_low = static_cast<unsigned>(k_low + 127) << 23, bits_high = static_cast<unsigned>(k_high + 127) << 23;
   float two_to_low, two_to_high;
   __builtin_memcpy(&two_to_low, &bits_low, sizeof(float));
   __builtin_memcpy(&two_to_high, &bits_high, sizeof(float));

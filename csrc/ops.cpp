@@ -15,7 +15,7 @@ TORCH_LIBRARY(matnet, m) {
       "bool[] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
       {at::Tag::pt2_compliant_tag});
   // y = σ(Σ_j U_j X_i^j V_jᵀ + B) for xs[j] (..., p_j, q_j) with the same leading dimensions,
-  // us[j] (m, p_j), vs[j] (n, q_j), bias (m, n): the multimodal encoder (design.md §2).
+  // us[j] (m, p_j), vs[j] (n, q_j), bias (m, n): the multimodal encoder (docs/design.md §2).
   m.def(
       "multi_bilinear(Tensor[] xs, Tensor[] us, Tensor[] vs, Tensor? bias=None, str activation=\"identity\") -> Tensor",
       {at::Tag::pt2_compliant_tag});

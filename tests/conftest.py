@@ -2,6 +2,7 @@
 CPU kernel variants, dtypes per device, shapes, random inputs, input layouts and tolerances; and a tiny
 synthetic MNIST for the tools' tests."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -10,8 +11,28 @@ import torch
 import matnet_torch
 from matnet_torch.data import write_idx
 
+# The lane kernels check their hand-carved scratch against the sizes computed for it
+# (csrc/cpu/lanes/bilinear_lanes.h); read when the library first runs, so set before any test does.
+os.environ["MATNET_CHECK_SCRATCH"] = "1"
+
 CUDA_AVAILABLE = torch.cuda.is_available() and matnet_torch.has_cuda_kernels()
-requires_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU and a CUDA build of matnet_torch")
+# MATNET_REQUIRE_CUDA=1 (a run on a GPU machine): the CUDA tests fail instead of skipping where no GPU
+# or no CUDA kernels are found, so such a run cannot pass by skipping them.
+REQUIRE_CUDA = os.environ.get("MATNET_REQUIRE_CUDA") == "1"
+requires_cuda = pytest.mark.requires_cuda
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_cuda: needs a CUDA GPU and a CUDA build of matnet_torch")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("requires_cuda") is None or CUDA_AVAILABLE:
+        return
+    found = f"torch.cuda.is_available() is {torch.cuda.is_available()}, has_cuda_kernels() is {matnet_torch.has_cuda_kernels()}"
+    if REQUIRE_CUDA:
+        pytest.fail(f"MATNET_REQUIRE_CUDA=1, but {found}")
+    pytest.skip(f"needs a CUDA GPU and a CUDA build of matnet_torch ({found})")
 
 DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
 
@@ -95,19 +116,31 @@ def _rms(t):
     return t.double().square().mean().sqrt().item() if t.numel() else 0.0
 
 
-def bilinear_tolerances(dtype, x, u, v, grad_y):
-    """assert_close tolerances for y, dX, dU, dV and dB of bilinear(x, u, v, bias) with output gradient grad_y."""
+def multi_bilinear_tolerances(dtype, xs, us, vs, grad_y):
+    """assert_close tolerances for y, then dxs…, dus…, dvs…, dB of multi_bilinear(xs, us, vs, bias) with
+    output gradient grad_y (bilinear: D = 1)."""
+    inputs = len(xs)
     if dtype in TOLERANCES:
-        return [TOLERANCES[dtype]] * 5
-    batch, (p, q), m, n = math.prod(x.shape[:-2]), x.shape[-2:], u.shape[0], v.shape[0]
+        return [TOLERANCES[dtype]] * (3 * inputs + 2)
+    batch, m, n = math.prod(xs[0].shape[:-2]), us[0].shape[0], vs[0].shape[0]
     # The gradients' terms hold Δ = G ⊙ σ'(Y), no larger than G (σ' ≤ 1 for every activation).
-    g, su, sv, sx = _rms(grad_y), _rms(u), _rms(v), _rms(x)
-    # (K, term_scale) of Y = Σ U X Vᵀ, dX = Σ Uᵀ Δ V, dU = Σ Δ V Xᵀ, dV = Σ Δᵀ U X, dB = Σ Δ.
-    terms = [(p * q, su * sx * sv), (m * n, g * su * sv), (batch * n * q, g * sv * sx), (batch * m * p, g * su * sx), (batch, g)]
+    g = _rms(grad_y)
+    scales = [(_rms(x), _rms(u), _rms(v)) for x, u, v in zip(xs, us, vs)]
+    # (K, term_scale) of Y = Σ_j U_j X_j V_jᵀ (all inputs' terms), dX_j = Σ U_jᵀ Δ V_j,
+    # dU_j = Σ Δ V_j X_jᵀ, dV_j = Σ Δᵀ U_j X_j, dB = Σ Δ.
+    y_terms = (sum(x.shape[-2] * x.shape[-1] for x in xs), max((sx * su * sv for sx, su, sv in scales), default=0.0))
+    terms = ([y_terms] + [(m * n, g * su * sv) for _, su, sv in scales]
+             + [(batch * n * x.shape[-1], g * sv * sx) for x, (sx, _, sv) in zip(xs, scales)]
+             + [(batch * m * x.shape[-2], g * su * sx) for x, (sx, su, _) in zip(xs, scales)] + [(batch, g)])
     return [rounded_once_tolerance(dtype, length, scale) for length, scale in terms]
 
 
-# σ'(z) written through y = σ(z) (design.md §1): the backward takes it from the saved output.
+def bilinear_tolerances(dtype, x, u, v, grad_y):
+    """assert_close tolerances for y, dX, dU, dV and dB of bilinear(x, u, v, bias) with output gradient grad_y."""
+    return multi_bilinear_tolerances(dtype, [x], [u], [v], grad_y)
+
+
+# σ'(z) written through y = σ(z) (docs/design.md §1): the backward takes it from the saved output.
 DERIVATIVE_FROM_OUTPUT = {
     "identity": torch.ones_like,
     "sigmoid": lambda y: y * (1 - y),
@@ -116,17 +149,27 @@ DERIVATIVE_FROM_OUTPUT = {
 }
 
 
-def gradients_from_saved_output(inputs, activation, grad_y, saved_y):
-    """The gradients of x, u, v (and bias, if given) that bilinear's backward must return from its saved
-    output: Δ = G ⊙ σ'(saved_y), then the exact backward of Z = U X Vᵀ + B, all in float64. For float16
-    and bfloat16 the saved output is rounded; the exact gradients would differ from these by that
-    rounding carried through σ', which is no error of the backward."""
+def multi_gradients_from_saved_output(xs, us, vs, bias, activation, grad_y, saved_y):
+    """The gradients of xs…, us…, vs… (and bias, if given) that multi_bilinear's backward must return
+    from its saved output: Δ = G ⊙ σ'(saved_y), then the exact backward of Z = Σ_j U_j X_j V_jᵀ + B, all
+    in float64. For float16 and bfloat16 the saved output is rounded; the exact gradients would differ
+    from these by that rounding carried through σ', which is no error of the backward."""
     from matnet_torch import reference
 
-    leaves = [t.detach().double().cpu().requires_grad_() for t in inputs if t is not None]
-    z = reference.bilinear(*leaves, activation="identity")
+    def leaf(t):
+        return t.detach().double().cpu().requires_grad_()
+
+    xs, us, vs = [leaf(t) for t in xs], [leaf(t) for t in us], [leaf(t) for t in vs]
+    bias = leaf(bias) if bias is not None else None
+    z = reference.multi_bilinear(xs, us, vs, bias, "identity")
     delta = grad_y.double().cpu() * DERIVATIVE_FROM_OUTPUT[activation](saved_y.detach().double().cpu())
-    return torch.autograd.grad(z, leaves, delta)
+    return torch.autograd.grad(z, [*xs, *us, *vs] + ([bias] if bias is not None else []), delta)
+
+
+def gradients_from_saved_output(inputs, activation, grad_y, saved_y):
+    """multi_gradients_from_saved_output of bilinear's (x, u, v, bias)."""
+    x, u, v, bias = inputs
+    return multi_gradients_from_saved_output([x], [u], [v], bias, activation, grad_y, saved_y)
 
 
 def make_layout(t: torch.Tensor, layout: str) -> torch.Tensor:

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import CUDA_AVAILABLE
+from conftest import requires_cuda
 from native_toolchain import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -15,7 +15,7 @@ from bench_training import CapturedStep, make_optimizer, synthetic_mnist, traini
 
 from matnet_torch.nn import MatNetClassifier  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU and a CUDA build of matnet_torch")
+pytestmark = requires_cuda
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])

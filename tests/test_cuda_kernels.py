@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import matnet_torch
-from conftest import CUDA_AVAILABLE, bilinear_tolerances, gradients_from_saved_output
+from conftest import CUDA_AVAILABLE, bilinear_tolerances, requires_cuda, gradients_from_saved_output
 
-pytestmark = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU and a CUDA build of matnet_torch")
+pytestmark = requires_cuda
 
 
 def make_inputs(x_shape, out_shape, dtype, seed=0):
@@ -63,7 +63,7 @@ def test_runs_on_the_current_stream():
         torch.testing.assert_close(grad, expected_grad)
 
 
-@pytest.mark.skipif(not CUDA_AVAILABLE or torch.cuda.mem_get_info()[0] < 24 * 2**30, reason="needs 24 GiB of free GPU memory")
+@pytest.mark.skipif(CUDA_AVAILABLE and torch.cuda.mem_get_info()[0] < 24 * 2**30, reason="needs 24 GiB of free GPU memory")
 def test_batches_past_two_to_the_31_elements():
     # x has 2.74 million 28×28 samples in float16: more than 2³¹ elements, so a 32-bit index would
     # wrap; the last samples must still be right.

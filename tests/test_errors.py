@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import matnet_torch
+from conftest import requires_cuda
 
 
 def call(x_shape=(2, 28, 28), u_shape=(20, 28), v_shape=(20, 28), bias_shape=(20, 20), dtype=torch.float32,
@@ -59,7 +60,7 @@ def test_cuda_tensors_on_a_build_without_cuda_kernels():
         torch.ops.matnet.bilinear.default.redispatch(cuda_only, x, u, v, None, "identity")
 
 
-@pytest.mark.skipif(not (torch.cuda.is_available() and matnet_torch.has_cuda_kernels()), reason="needs a CUDA GPU")
+@requires_cuda
 def test_mixed_cpu_and_cuda_inputs():
     with pytest.raises(RuntimeError, match=r"matnet::bilinear: expected x and u on the same device, got cuda:0 and cpu"):
         matnet_torch.bilinear(torch.zeros(2, 3, 4, device="cuda"), torch.zeros(5, 3), torch.zeros(6, 4, device="cuda"))

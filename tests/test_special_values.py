@@ -123,3 +123,20 @@ def test_saturated_tanh_gradients_are_as_accurate_as_torchs(sign):
     our_error = ((ours.double() - truth).abs() / truth).max().item()
     torch_error = ((torchs.double() - truth).abs() / truth).max().item()
     assert our_error <= 1.5 * torch_error, (our_error, torch_error)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_float32_exp_over_its_whole_range(activation):
+    """The float32 exp of sigmoid and tanh (exp_polynomial, csrc/activation.h) across its range and
+    past it: NaN of either sign stays NaN (k is taken as 0 for NaN, never a NaN converted to int),
+    ±inf and ±1e38 saturate, and the clamps (−104, 89), the underflow to subnormals (z < −87.3) and
+    the overflow (z > 88.72) give what torch gives, as does a sweep of −110…95. (The forward only:
+    tanh's 1 − y² near saturation is as good as y's last bit, which the test below bounds.)"""
+    edges = [math.nan, -math.nan, math.inf, -math.inf, 1e38, -1e38, 103.9, -103.9, 104.1, -104.1, 88.72, 88.73,
+             -87.33, -87.34, 89.5, -89.5, 150.0, -150.0, 44.36, -44.36]
+    z = torch.cat([torch.linspace(-110.0, 95.0, 4101), torch.tensor(edges)]).view(-1, 1, 1)
+    one, zero = torch.ones(1, 1), torch.zeros(1, 1)
+    y = matnet_torch.bilinear(z, one, one, zero, activation)
+    expected = torch.sigmoid(z) if activation == "sigmoid" else torch.tanh(z)
+    torch.testing.assert_close(y, expected, **tolerance(torch.float32))
+    assert torch.equal(y.isnan(), expected.isnan()) and y.isnan().sum() == 2

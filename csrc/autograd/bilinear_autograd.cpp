@@ -1,12 +1,13 @@
-// Autograd for matnet::bilinear, registered at the Autograd key in C++ so that LibTorch programs
-// get gradients as well as Python. Forward saves x, u, v and y only; the backward operator
-// recomputes everything else from them (design.md §1). Written with the public
-// torch::autograd::Function API only, so it compiles against every supported torch.
+// Autograd of the operator family, registered at the Autograd key in C++ (LibTorch programs get
+// gradients as well as Python), with the public torch::autograd::Function API only, so it compiles
+// against every supported torch. Forward saves the inputs, U_j, V_j and y only; the backward
+// operator recomputes everything else from them (docs/design.md §1, §2). Both call the public operator
+// the call came through (family_kernels.h), so bilinear's graph holds bilinear_backward and
+// multi_bilinear's multi_bilinear_backward.
 #include <torch/autograd.h>
 #include <torch/library.h>
 
-#include "../bilinear_checks.h"
-#include "../matnet_ops.h"
+#include "../family_kernels.h"
 
 namespace matnet::autograd {
 namespace {
@@ -14,80 +15,83 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+const FamilyMember& member(bool lists) { return lists ? kMultiBilinear : kBilinear; }
+
 // The backward operator as a differentiable function whose own derivative is refused: where a
 // graph of the gradients is built (create_graph=True), asking for a second derivative raises.
 // Function outputs must be defined tensors, so forward returns only the gradients the mask asks for.
-class BilinearBackwardFunction : public torch::autograd::Function<BilinearBackwardFunction> {
+class BackwardFunction : public torch::autograd::Function<BackwardFunction> {
  public:
-  static variable_list forward(AutogradContext* /*ctx*/, const at::Tensor& grad_y, const at::Tensor& x,
-                               const at::Tensor& u, const at::Tensor& v, const at::Tensor& y,
-                               c10::string_view activation, BilinearOutputMask mask) {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad_y, at::TensorList xs, at::TensorList us,
+                               at::TensorList vs, const at::Tensor& y, c10::string_view activation,
+                               const c10::List<bool>& mask, bool lists) {
+    ctx->saved_data["lists"] = lists;
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [grad_x, grad_u, grad_v, grad_bias] = matnet::bilinear_backward(grad_y, x, u, v, y, activation, mask);
-    variable_list requested;
-    for (const at::Tensor& grad : {grad_x, grad_u, grad_v, grad_bias}) {
-      if (grad.defined()) requested.push_back(grad);
-    }
-    return requested;
+    return requested_only(call_backward(member(lists), grad_y, xs, us, vs, y, activation, mask));
   }
 
-  static variable_list backward(AutogradContext* /*ctx*/, variable_list /*grad_outputs*/) {
-    TORCH_CHECK(false,
-                "matnet::bilinear_backward: double backward (a gradient of a gradient) is not supported; use "
-                "matnet_torch.reference.bilinear where second derivatives are needed");
+  static variable_list backward(AutogradContext* ctx, variable_list /*grad_outputs*/) {
+    const char* op = member(ctx->saved_data["lists"].toBool()).backward;
+    TORCH_CHECK(false, op, ": double backward (a gradient of a gradient) is not supported; use ",
+                ctx->saved_data["lists"].toBool() ? "matnet_torch.reference.multi_bilinear"
+                                                  : "matnet_torch.reference.bilinear",
+                " where second derivatives are needed");
   }
 };
 
-BilinearGradients bilinear_backward_autograd(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
-                                             const at::Tensor& v, const at::Tensor& y,
-                                             c10::string_view activation, const c10::List<bool>& output_mask) {
-  const BilinearOutputMask mask = bilinear_output_mask("matnet::bilinear_backward", output_mask);
-  const variable_list requested = BilinearBackwardFunction::apply(grad_y, x, u, v, y, activation, mask);
-  std::array<at::Tensor, 4> grads;
-  for (size_t k = 0, next = 0; k < grads.size(); ++k) {
-    if (mask[k]) grads[k] = requested.at(next++);
-  }
-  return {grads[0], grads[1], grads[2], grads[3]};
+std::vector<at::Tensor> backward_autograd(const FamilyMember& op, const at::Tensor& grad_y, at::TensorList xs,
+                                          at::TensorList us, at::TensorList vs, const at::Tensor& y,
+                                          c10::string_view activation, const c10::List<bool>& mask) {
+  return in_mask_order(mask, BackwardFunction::apply(grad_y, xs, us, vs, y, activation, mask, op.lists));
 }
 
-class BilinearFunction : public torch::autograd::Function<BilinearFunction> {
+class ForwardFunction : public torch::autograd::Function<ForwardFunction> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& u, const at::Tensor& v,
-                            const std::optional<at::Tensor>& bias, c10::string_view activation) {
+  // Inputs in autograd's order: xs[0 … D−1], us[…], vs[…], bias (if any), activation, lists.
+  static at::Tensor forward(AutogradContext* ctx, at::TensorList xs, at::TensorList us, at::TensorList vs,
+                            const std::optional<at::Tensor>& bias, c10::string_view activation, bool lists) {
     at::Tensor y;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      y = matnet::bilinear(x, u, v, bias, activation);
+      y = call_forward(member(lists), xs, us, vs, bias, activation);
     }
-    ctx->save_for_backward({x, u, v, y});
+    std::vector<at::Tensor> saved(xs.begin(), xs.end());
+    saved.insert(saved.end(), us.begin(), us.end());
+    saved.insert(saved.end(), vs.begin(), vs.end());
+    saved.push_back(y);
+    ctx->save_for_backward(saved);
+    ctx->saved_data["inputs"] = static_cast<int64_t>(xs.size());
     ctx->saved_data["activation"] = std::string(activation);
     ctx->saved_data["has_bias"] = bias.has_value();
+    ctx->saved_data["lists"] = lists;
     return y;
   }
 
-  // Through the dispatcher, so the backward operator's own autograd (above) applies when
-  // create_graph=True.
+  // Through the dispatcher, so the backward operator's autograd (above) applies when create_graph=True.
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    const auto saved = ctx->get_saved_variables();
-    const std::string activation = ctx->saved_data["activation"].toStringRef();
-    const BilinearOutputMask mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2),
-                                     ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(3)};
-    auto [grad_x, grad_u, grad_v, grad_bias] =
-        matnet::bilinear_backward(grad_outputs[0], saved[0], saved[1], saved[2], saved[3], activation, mask);
-    return {grad_x, grad_u, grad_v, grad_bias, at::Tensor()};
+    const variable_list saved = ctx->get_saved_variables();
+    const auto inputs = static_cast<size_t>(ctx->saved_data["inputs"].toInt());
+    const at::TensorList xs(saved.data(), inputs), us(saved.data() + inputs, inputs),
+        vs(saved.data() + 2 * inputs, inputs);
+    c10::List<bool> mask;
+    for (size_t k = 0; k < 3 * inputs; ++k) mask.push_back(ctx->needs_input_grad(k));
+    mask.push_back(ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(3 * inputs));
+    variable_list grads =
+        call_backward(member(ctx->saved_data["lists"].toBool()), grad_outputs[0], xs, us, vs, saved[3 * inputs],
+                      ctx->saved_data["activation"].toStringRef(), mask);
+    // One gradient per input of forward: none for the activation string and the lists flag.
+    grads.resize(3 * inputs + 3);
+    return grads;
   }
 };
 
-at::Tensor bilinear_autograd(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v,
-                             const std::optional<at::Tensor>& bias, c10::string_view activation) {
-  return BilinearFunction::apply(x, u, v, bias, activation);
+at::Tensor forward_autograd(const FamilyMember& op, at::TensorList xs, at::TensorList us, at::TensorList vs,
+                            const std::optional<at::Tensor>& bias, c10::string_view activation) {
+  return ForwardFunction::apply(xs, us, vs, bias, activation, op.lists);
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(matnet, Autograd, m) {
-  m.impl("bilinear", &bilinear_autograd);
-  m.impl("bilinear_backward", &bilinear_backward_autograd);
-}
+TORCH_LIBRARY_IMPL(matnet, Autograd, m) { register_family<&forward_autograd, &backward_autograd>(m); }
 
 }  // namespace matnet::autograd

@@ -23,10 +23,8 @@ namespace {
 // The products run on chunks of the batch holding about as many bytes of inputs X as one core's
 // L2 cache, so that a chunk's operands and intermediates (about 4.5 times X's bytes in the backward)
 // stay in the caches from one product to the next; over the whole batch at once every product
-// streams its operands from memory. Measured on Zen 4 (1 MiB L2), backward per sample against the
-// chunk's bytes of X, 128 KiB … 2 MiB: 28×28→20×20, N = 1024: 3.1, 2.9, 2.9, 3.0, 3.0, 3.8 µs;
-// N = 8192: 2.9, 2.8, 2.7, 2.7, 2.7, 2.8 µs; 64×64→64×64, N = 1024: 29.7–32.3 µs up to 1 MiB,
-// 35.8 µs at 2 MiB. Where the system does not tell the L2 size, 1 MiB.
+// streams its operands from memory (the chunk sizes measured: docs/cpu_kernels.md, "The GEMM
+// path"). Where the system does not tell the L2 size, 1 MiB.
 int64_t chunk_input_bytes() {
   static const int64_t bytes = [] {
     int64_t l2 = 0;
@@ -87,12 +85,11 @@ void accumulate_product(at::Tensor& out, const at::Tensor& a, const at::Tensor& 
 // S (r, k)(k, c·N), and every product writes rows of c·N entries.
 //
 // BLAS is slow where a GEMM's output rows are a few entries long or a batched product's matrices
-// hold a few hundred multiply-adds, which is what sample-major makes of small outputs. Measured on
-// Zen 4 (MKL), µs per sample in 1 MiB chunks, sample-major → batch-last: 28×28→10×10 forward
-// 2.33 → 0.65, backward without dX 2.90 → 1.57; 28×28→16×16 forward 0.71 → 0.75; 64×64→64×64
-// forward 15.2 → 22.5; a backward with dX (moved back to sample-major) mostly slower (the full
-// table is in docs/cpu_kernels.md). So batch-last is taken for outputs of at most 15×15 entries in
-// the forward and 12×12 in the backward of an input whose dX is not wanted.
+// hold a few hundred multiply-adds, which is what sample-major makes of small outputs. Batch-last
+// wins for small outputs and loses for large ones and for a backward with dX (which must move back
+// to sample-major); from the measured crossover (docs/cpu_kernels.md, "The GEMM path") it is taken
+// for outputs of at most 15×15 entries in the forward and 12×12 in the backward of an input whose dX
+// is not wanted.
 constexpr int64_t kBatchLastForwardOutputs = 225;
 constexpr int64_t kBatchLastBackwardOutputs = 144;
 
@@ -205,7 +202,7 @@ void backward_input_batch_last(const at::Tensor& delta_last, const InputTensors&
   }
 }
 
-// With Δ_i = G_i ⊙ σ'(Z_i), every input's gradients (design.md §2) and dB = Σ_i Δ_i. Δ is formed
+// With Δ_i = G_i ⊙ σ'(Z_i), every input's gradients (docs/design.md §2) and dB = Σ_i Δ_i. Δ is formed
 // by σ' in batch-last where every input takes that layout, else in sample-major and rearranged for
 // the inputs that take batch-last (multi-input layers whose dX are wanted for some inputs only).
 // The sums over samples are written by the first chunk and added to by the others.

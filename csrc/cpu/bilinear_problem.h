@@ -1,5 +1,5 @@
 // A bilinear layer's forward and backward as raw pointers and sizes: what every CPU path (the
-// per-ISA lane kernels and the portable GEMM path) works on, for D ≥ 1 inputs (design.md §1, §2):
+// per-ISA lane kernels and the portable GEMM path) works on, for D ≥ 1 inputs (docs/design.md §1, §2):
 //
 //     Z_i = Σ_j U_j X_i^j V_jᵀ + B,   Y_i = σ(Z_i)
 //

@@ -80,6 +80,14 @@ std::vector<std::string> supported_cpu_capabilities() {
   return names;
 }
 
+bool scratch_checks_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("MATNET_CHECK_SCRATCH");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  return enabled;
+}
+
 const LaneKernels* lane_kernels() {
 #ifdef MATNET_HAVE_X86_LANE_KERNELS
   switch (cpu_capability()) {

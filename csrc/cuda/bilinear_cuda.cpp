@@ -1,12 +1,12 @@
-// CUDA kernels of matnet::bilinear and matnet::bilinear_backward. Two paths:
-//  - fused (fused_forward.cu, fused_backward.cu): one kernel per direction, for matrices with sides
-//    up to kLongestFusedSide (the layers of the paper) whose working set fits in a thread block's
-//    shared memory;
+// CUDA kernels of the operator family (operator_family.h; docs/design.md §7.3). Two paths:
+//  - fused (fused_forward.cu, fused_backward.cu): one kernel per direction over all D ≤
+//    kMaxFusedInputs inputs, for matrices with sides up to kLongestFusedSide (the layers of the
+//    paper) whose working set fits in a thread block's shared memory;
 //  - batched cuBLAS GEMMs through ATen for the rest, with bias and σ (σ') in an element-wise kernel.
-// Both compute in float32 for float16/bfloat16 inputs (float64 for float64) and round once on
-// output. Current stream, device guard, a launch check after every kernel; no host synchronisation,
-// and device memory only from the caching allocator, so both operators can be captured in a CUDA
-// graph.
+// Both compute in float32 for float16/bfloat16 inputs (float64 for float64) and round each output
+// once: Z = Σ_j U_j X^j V_jᵀ + B and Δ are never rounded to 16 bits. Current stream, device guard,
+// a launch check after every kernel; no host synchronisation, and device memory only from the
+// caching allocator, so every operator can be captured in a CUDA graph.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -18,6 +18,7 @@
 #include <algorithm>
 
 #include "../bilinear_checks.h"
+#include "../family_kernels.h"
 #include "bilinear_kernels.h"
 
 namespace matnet::cuda {
@@ -40,134 +41,177 @@ void check_on_cuda(const char* op, const at::Tensor& x) {
 // The fused kernels take shapes whose sides are all at most this long: the paper's layers and
 // others like them, whose small products are bound by memory traffic and launches, which fusing
 // removes. Longer sides make the per-sample products compute-bound; there cuBLAS's GEMMs are
-// expected to beat the kernels' shared-memory products (a model of both at 64×64 → 64×64,
-// N = 131072: about 40 ms fused against 31 ms measured for the GEMMs). Unmeasured on a GPU: the
-// bound is to be tuned there. It also keeps the kernels' 32-bit shared-memory indices small.
+// expected to beat the kernels' shared-memory products (docs/design.md §7.3; to be tuned on a GPU).
+// It also keeps the kernels' 32-bit shared-memory indices small.
 constexpr int64_t kLongestFusedSide = 32;
 
-// The fused kernels' view of a call, or nothing if a side is longer than they take.
-std::optional<BilinearShape> fused_shape(const BilinearSizes& s) {
-  if (std::max({s.m, s.n, s.p, s.q}) > kLongestFusedSide) return std::nullopt;
-  return BilinearShape{s.batch, static_cast<int>(s.m), static_cast<int>(s.n), static_cast<int>(s.p),
-                       static_cast<int>(s.q)};
+// The inputs as contiguous tensors, x_j viewed as (N, p_j, q_j).
+struct Inputs {
+  std::vector<at::Tensor> x, u, v;
+  int64_t batch, m, n;
+};
+
+Inputs contiguous_inputs(at::TensorList xs, at::TensorList us, at::TensorList vs) {
+  Inputs in{{}, {}, {}, batch_size(xs), us[0].size(0), vs[0].size(0)};
+  for (size_t j = 0; j < xs.size(); ++j) {
+    in.x.push_back(xs[j].contiguous().view({in.batch, xs[j].size(-2), xs[j].size(-1)}));
+    in.u.push_back(us[j].contiguous());
+    in.v.push_back(vs[j].contiguous());
+  }
+  return in;
 }
 
-// Z_i = U X_i Vᵀ as batched GEMMs in the accumulation type, bias and σ in one element-wise kernel,
-// then rounded once to x's dtype.
-at::Tensor gemm_forward(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v, const at::Tensor& bias,
-                        Activation activation, const BilinearSizes& sizes) {
-  const auto acc = at::toOpMathType(x.scalar_type());
-  const at::Tensor x3 = x.reshape({sizes.batch, sizes.p, sizes.q}).to(acc), u_a = u.to(acc), v_a = v.to(acc);
-  const at::Tensor z = (sizes.right_product_first() ? at::matmul(u_a, at::matmul(x3, v_a.t()))
-                                                    : at::matmul(at::matmul(u_a, x3), v_a.t()))
-                           .contiguous();
+// The fused kernels' view of a call, or nothing where they do not take it (too many inputs, a side
+// longer than kLongestFusedSide).
+std::optional<FusedShape> fused_shape(const Inputs& in) {
+  const int64_t inputs = static_cast<int64_t>(in.x.size());
+  if (inputs > kMaxFusedInputs || std::max(in.m, in.n) > kLongestFusedSide) return std::nullopt;
+  FusedShape shape{in.batch, static_cast<int>(in.m), static_cast<int>(in.n), static_cast<int>(inputs), {}, {}, {}};
+  for (int64_t j = 0; j < inputs; ++j) {
+    const int64_t p = in.x[j].size(1), q = in.x[j].size(2);
+    if (std::max(p, q) > kLongestFusedSide) return std::nullopt;
+    shape.p[j] = static_cast<int>(p);
+    shape.q[j] = static_cast<int>(q);
+    shape.right_product_first[j] = right_product_first(in.m, in.n, p, q);
+  }
+  return shape;
+}
+
+template <typename T>
+FusedOperands<typename KernelType<T>::type> operands_of(const Inputs& in, const at::Tensor& bias) {
+  FusedOperands<typename KernelType<T>::type> operands{};
+  for (size_t j = 0; j < in.x.size(); ++j) {
+    operands.x[j] = kernel_ptr<T>(in.x[j]);
+    operands.u[j] = kernel_ptr<T>(in.u[j]);
+    operands.v[j] = kernel_ptr<T>(in.v[j]);
+  }
+  operands.bias = kernel_ptr<T>(bias);
+  return operands;
+}
+
+// Z_i = Σ_j U_j X_i^j V_jᵀ as batched GEMMs in the accumulation type (each product in its cheaper
+// order), bias and σ in one element-wise kernel, then rounded once to the inputs' dtype.
+at::Tensor gemm_forward(const Inputs& in, const at::Tensor& bias, Activation activation) {
+  const auto dtype = in.x[0].scalar_type(), acc = at::toOpMathType(dtype);
+  at::Tensor z = at::zeros({in.batch, in.m, in.n}, in.x[0].options().dtype(acc));
+  for (size_t j = 0; j < in.x.size(); ++j) {
+    const at::Tensor x = in.x[j].to(acc), u = in.u[j].to(acc), v = in.v[j].to(acc);
+    z.add_(right_product_first(in.m, in.n, x.size(1), x.size(2)) ? at::matmul(u, at::matmul(x, v.t()))
+                                                                  : at::matmul(at::matmul(u, x), v.t()));
+  }
   const at::Tensor bias_a = bias.defined() ? bias.to(acc).contiguous() : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(acc, "matnet::bilinear", [&] {
+  AT_DISPATCH_FLOATING_TYPES(acc, "matnet forward", [&] {
     C10_CUDA_CHECK(launch_bias_activation_forward(z.data_ptr<scalar_t>(),
-                                                  bias_a.defined() ? bias_a.data_ptr<scalar_t>() : nullptr,
-                                                  z.numel(), sizes.m * sizes.n, activation,
-                                                  c10::cuda::getCurrentCUDAStream()));
+                                                  bias_a.defined() ? bias_a.data_ptr<scalar_t>() : nullptr, z.numel(),
+                                                  in.m * in.n, activation, c10::cuda::getCurrentCUDAStream()));
   });
-  return z.to(x.scalar_type());
+  return z.to(dtype);
 }
 
-// Δ_i = G_i ⊙ σ'(Y_i); dX_i = Uᵀ (Δ_i V), dU = Σ_i (Δ_i V) X_iᵀ, dV = Σ_i Δ_iᵀ (U X_i), dB = Σ_i Δ_i, as
-// batched GEMMs in the accumulation type, each gradient rounded once to x's dtype.
-BilinearGradients gemm_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
-                                const at::Tensor& v, const at::Tensor& y, Activation activation,
-                                BilinearOutputMask mask, const BilinearSizes& sizes) {
-  const auto [batch, m, n, p, q] = sizes;
-  const auto dtype = x.scalar_type(), acc = at::toOpMathType(dtype);
+// Δ_i = G_i ⊙ σ'(Y_i); per input dX_i = U_jᵀ (Δ_i V_j), dU_j = Σ_i (Δ_i V_j) X_iᵀ, dV_j = Σ_i Δ_iᵀ (U_j X_i),
+// and dB = Σ_i Δ_i, as batched GEMMs in the accumulation type, each gradient rounded once.
+std::vector<at::Tensor> gemm_backward(const at::Tensor& grad_y, const Inputs& in, const at::Tensor& y,
+                                      Activation activation, const c10::List<bool>& mask) {
+  const size_t inputs = in.x.size();
+  const int64_t batch = in.batch, m = in.m, n = in.n;
+  const auto dtype = y.scalar_type(), acc = at::toOpMathType(dtype);
   const at::Tensor g = grad_y.to(acc).contiguous(), y_a = y.to(acc).contiguous();
-  const at::Tensor x3 = x.reshape({batch, p, q}).to(acc), u_a = u.to(acc), v_a = v.to(acc);
   const at::Tensor delta = at::empty({batch, m, n}, g.options());
-  AT_DISPATCH_FLOATING_TYPES(acc, "matnet::bilinear_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(acc, "matnet backward", [&] {
     C10_CUDA_CHECK(launch_activation_backward(g.data_ptr<scalar_t>(), y_a.data_ptr<scalar_t>(),
                                               delta.data_ptr<scalar_t>(), delta.numel(), activation,
                                               c10::cuda::getCurrentCUDAStream()));
   });
-  at::Tensor grad_x, grad_u, grad_v, grad_bias;
-  if (mask[0] || mask[1]) {
-    const at::Tensor s = at::matmul(delta, v_a);  // S_i = Δ_i V, (batch, m, q)
-    if (mask[0]) grad_x = at::matmul(u_a.t(), s).reshape(x.sizes()).to(dtype);
-    if (mask[1]) grad_u = at::einsum("imq,ipq->mp", {s, x3}).to(dtype);
+  std::vector<at::Tensor> grads(3 * inputs + 1);
+  for (size_t j = 0; j < inputs; ++j) {
+    const at::Tensor x = in.x[j].to(acc), u = in.u[j].to(acc), v = in.v[j].to(acc);
+    const int64_t q = x.size(2);
+    if (mask[j] || mask[inputs + j]) {
+      const at::Tensor s = at::matmul(delta, v);  // S_i = Δ_i V_j, (batch, m, q)
+      if (mask[j]) grads[j] = at::matmul(u.t(), s).to(dtype);
+      if (mask[inputs + j]) grads[inputs + j] = at::einsum("imq,ipq->mp", {s, x}).to(dtype);
+    }
+    if (mask[2 * inputs + j]) {
+      // dV_j = Σ_i Δ_iᵀ W_i with W_i = U_j X_i: one GEMM contracting over (i, a).
+      const at::Tensor w = at::matmul(u, x);
+      grads[2 * inputs + j] = delta.reshape({batch * m, n}).t().mm(w.reshape({batch * m, q})).to(dtype);
+    }
   }
-  if (mask[2]) {
-    // dV = Σ_i Δ_iᵀ W_i with W_i = U X_i: one GEMM contracting over (i, a).
-    const at::Tensor w = at::matmul(u_a, x3);
-    grad_v = delta.reshape({batch * m, n}).t().mm(w.reshape({batch * m, q})).to(dtype);
-  }
-  if (mask[3]) grad_bias = delta.sum(0).to(dtype);
-  return {grad_x, grad_u, grad_v, grad_bias};
+  if (mask[3 * inputs]) grads[3 * inputs] = delta.sum(0).to(dtype);
+  return grads;
 }
 
-at::Tensor bilinear_cuda(const at::Tensor& x, const at::Tensor& u, const at::Tensor& v,
-                         const std::optional<at::Tensor>& bias, c10::string_view activation) {
-  constexpr const char* op = "matnet::bilinear";
-  const Activation parsed = check_bilinear_inputs(op, x, u, v, bias, activation);
-  check_on_cuda(op, x);
-  const c10::cuda::CUDAGuard device_guard(x.device());
-  const BilinearSizes sizes = bilinear_sizes(x, u, v);
-  const at::Tensor x_c = x.contiguous(), u_c = u.contiguous(), v_c = v.contiguous();
+at::Tensor forward_cuda(const FamilyMember& op, at::TensorList xs, at::TensorList us, at::TensorList vs,
+                        const std::optional<at::Tensor>& bias, c10::string_view activation) {
+  const Activation parsed = check_forward_arguments(op, xs, us, vs, bias, activation);
+  check_on_cuda(op.forward, xs[0]);
+  const c10::cuda::CUDAGuard device_guard(xs[0].device());
+  const Inputs in = contiguous_inputs(xs, us, vs);
   const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
-  const std::optional<BilinearShape> shape = fused_shape(sizes);
+  const std::optional<FusedShape> shape = fused_shape(in);
   at::Tensor y;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), op, [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xs[0].scalar_type(), "matnet forward", [&] {
     using Kernel = typename KernelType<scalar_t>::type;
     FusedPlan plan{};
-    if (shape) C10_CUDA_CHECK(plan_fused_forward<Kernel>(*shape, sizes.right_product_first(), parsed, &plan));
+    if (shape) C10_CUDA_CHECK(plan_fused_forward<Kernel>(*shape, parsed, &plan));
     if (!plan.supported) return;
-    y = at::empty({sizes.batch, sizes.m, sizes.n}, x.options());
-    C10_CUDA_CHECK(launch_fused_forward<Kernel>(plan, kernel_ptr<scalar_t>(x_c), kernel_ptr<scalar_t>(u_c),
-                                                kernel_ptr<scalar_t>(v_c), kernel_ptr<scalar_t>(bias_c),
-                                                kernel_ptr<scalar_t>(y), parsed, c10::cuda::getCurrentCUDAStream()));
+    y = at::empty({in.batch, in.m, in.n}, xs[0].options());
+    C10_CUDA_CHECK(launch_fused_forward<Kernel>(plan, operands_of<scalar_t>(in, bias_c), kernel_ptr<scalar_t>(y),
+                                                parsed, c10::cuda::getCurrentCUDAStream()));
   });
-  if (!y.defined()) y = gemm_forward(x_c, u_c, v_c, bias_c, parsed, sizes);
-  return y.view_symint(bilinear_output_shape(x, u, v));
+  if (!y.defined()) y = gemm_forward(in, bias_c, parsed);
+  return y.view_symint(output_shape(xs, us, vs));
 }
 
-BilinearGradients bilinear_backward_cuda(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& u,
-                                         const at::Tensor& v, const at::Tensor& y, c10::string_view activation,
-                                         const c10::List<bool>& output_mask) {
-  constexpr const char* op = "matnet::bilinear_backward";
-  const Activation parsed = check_bilinear_backward_inputs(op, grad_y, x, u, v, y, activation);
-  const BilinearOutputMask mask = bilinear_output_mask(op, output_mask);
-  check_on_cuda(op, x);
-  const c10::cuda::CUDAGuard device_guard(x.device());
-  const BilinearSizes sizes = bilinear_sizes(x, u, v);
-  const at::Tensor g = grad_y.contiguous(), x_c = x.contiguous(), u_c = u.contiguous(), v_c = v.contiguous(),
-                   y_c = y.contiguous();
-  const std::optional<BilinearShape> shape = fused_shape(sizes);
-  bool fused = false;
-  at::Tensor grad_x, grad_u, grad_v, grad_bias;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), op, [&] {
+std::vector<at::Tensor> backward_cuda(const FamilyMember& op, const at::Tensor& grad_y, at::TensorList xs,
+                                      at::TensorList us, at::TensorList vs, const at::Tensor& y,
+                                      c10::string_view activation, const c10::List<bool>& mask) {
+  const Activation parsed = check_backward_arguments(op, grad_y, xs, us, vs, y, activation, mask);
+  check_on_cuda(op.backward, xs[0]);
+  const c10::cuda::CUDAGuard device_guard(xs[0].device());
+  const size_t inputs = xs.size();
+  const Inputs in = contiguous_inputs(xs, us, vs);
+  const at::Tensor g = grad_y.contiguous().view({in.batch, in.m, in.n}), y_c = y.contiguous().view({in.batch, in.m, in.n});
+  const std::optional<FusedShape> shape = fused_shape(in);
+  std::vector<at::Tensor> grads;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xs[0].scalar_type(), "matnet backward", [&] {
     using Kernel = typename KernelType<scalar_t>::type;
+    GradientMask wanted{};
+    for (size_t j = 0; j < inputs && j < kMaxFusedInputs; ++j) {
+      wanted.x[j] = mask[j];
+      wanted.u[j] = mask[inputs + j];
+      wanted.v[j] = mask[2 * inputs + j];
+    }
+    wanted.bias = mask[3 * inputs];
     FusedPlan plan{};
-    const GradientMask wanted{mask[0], mask[1], mask[2], mask[3]};
     if (shape) C10_CUDA_CHECK(plan_fused_backward<Kernel>(*shape, wanted, parsed, &plan));
     if (!plan.supported) return;
-    const auto options = x.options();
-    if (mask[0]) grad_x = at::empty(x.sizes(), options);
-    if (mask[1]) grad_u = at::empty({sizes.m, sizes.p}, options);
-    if (mask[2]) grad_v = at::empty({sizes.n, sizes.q}, options);
-    if (mask[3]) grad_bias = at::empty({sizes.m, sizes.n}, options);
-    const at::Tensor workspace = at::empty({static_cast<int64_t>(plan.workspace_bytes)}, options.dtype(at::kByte));
-    C10_CUDA_CHECK(launch_fused_backward<Kernel>(
-        plan, kernel_ptr<scalar_t>(g), kernel_ptr<scalar_t>(x_c), kernel_ptr<scalar_t>(u_c),
-        kernel_ptr<scalar_t>(v_c), kernel_ptr<scalar_t>(y_c), kernel_ptr<scalar_t>(grad_x),
-        kernel_ptr<scalar_t>(grad_u), kernel_ptr<scalar_t>(grad_v), kernel_ptr<scalar_t>(grad_bias),
-        workspace.data_ptr(), parsed, c10::cuda::getCurrentCUDAStream()));
-    fused = true;
+    grads.resize(3 * inputs + 1);
+    FusedGradients<Kernel> out{};
+    for (size_t j = 0; j < inputs; ++j) {
+      if (mask[j]) grads[j] = at::empty(in.x[j].sizes(), xs[j].options());
+      if (mask[inputs + j]) grads[inputs + j] = at::empty(us[j].sizes(), us[j].options());
+      if (mask[2 * inputs + j]) grads[2 * inputs + j] = at::empty(vs[j].sizes(), vs[j].options());
+      out.x[j] = kernel_ptr<scalar_t>(grads[j]);
+      out.u[j] = kernel_ptr<scalar_t>(grads[inputs + j]);
+      out.v[j] = kernel_ptr<scalar_t>(grads[2 * inputs + j]);
+    }
+    if (mask[3 * inputs]) grads[3 * inputs] = at::empty({in.m, in.n}, y.options());
+    out.bias = kernel_ptr<scalar_t>(grads[3 * inputs]);
+    const at::Tensor workspace =
+        at::empty({static_cast<int64_t>(plan.workspace_bytes)}, xs[0].options().dtype(at::kByte));
+    C10_CUDA_CHECK(launch_fused_backward<Kernel>(plan, kernel_ptr<scalar_t>(g), operands_of<scalar_t>(in, at::Tensor()),
+                                                 kernel_ptr<scalar_t>(y_c), out, workspace.data_ptr(), parsed,
+                                                 c10::cuda::getCurrentCUDAStream()));
   });
-  if (!fused) return gemm_backward(g, x_c, u_c, v_c, y_c, parsed, mask, sizes);
-  return {grad_x, grad_u, grad_v, grad_bias};
+  if (grads.empty()) grads = gemm_backward(g, in, y_c, parsed, mask);
+  for (size_t j = 0; j < inputs; ++j)
+    if (grads[j].defined()) grads[j] = grads[j].view(xs[j].sizes());  // xs[j]'s shape
+  return grads;
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(matnet, CUDA, m) {
-  m.impl("bilinear", &bilinear_cuda);
-  m.impl("bilinear_backward", &bilinear_backward_cuda);
-}
+TORCH_LIBRARY_IMPL(matnet, CUDA, m) { register_family<&forward_cuda, &backward_cuda>(m); }
 
 }  // namespace matnet::cuda

@@ -1,5 +1,5 @@
-// How the fused bilinear kernels lay out shared memory and how many samples a thread block takes
-// per tile. Plain C++ shared by the launchers (host) and the kernels (device).
+// How the fused kernels of the operator family lay out shared memory and how many samples a thread
+// block takes per tile. Plain C++ shared by the launchers (host) and the kernels (device).
 #pragma once
 
 #include <cstddef>
@@ -12,6 +12,7 @@ namespace matnet::cuda {
 constexpr int kThreads = 256;           // threads per block of the fused kernels
 constexpr int kResidentBlocks = 2;      // blocks per multiprocessor their registers must allow
 constexpr int kMaxSamplesPerTile = 32;  // beyond this the per-tile overheads are already amortised
+constexpr int kMaxFusedInputs = 8;      // inputs D of one fused call (the paper's encoder has 5)
 
 struct DeviceLimits {
   int multiprocessors;
@@ -19,16 +20,24 @@ struct DeviceLimits {
   std::size_t shared_bytes_per_multiprocessor;  // shared by the blocks resident on one multiprocessor
 };
 
-// x (batch, p, q), u (m, p), v (n, q), y (batch, m, n).
-struct BilinearShape {
+// Input j: x_j (batch, p[j], q[j]), u_j (m, p[j]), v_j (n, q[j]); y (batch, m, n) = σ(Σ_j U_j X_j V_jᵀ + B).
+struct FusedShape {
   int64_t batch;
-  int m, n, p, q;
+  int m, n, inputs;
+  int p[kMaxFusedInputs], q[kMaxFusedInputs];
+  bool right_product_first[kMaxFusedInputs];  // forward: U_j (X_j V_jᵀ), else (U_j X_j) V_jᵀ
 
-  bool empty() const { return batch == 0 || m == 0 || n == 0 || p == 0 || q == 0; }
+  MATNET_HOST_DEVICE bool empty() const {
+    bool empty = batch == 0 || m == 0 || n == 0;
+    for (int j = 0; j < inputs; ++j) empty = empty || p[j] == 0 || q[j] == 0;
+    return empty;
+  }
 };
 
+// The gradients a backward call asks for: dX_j, dU_j, dV_j per input, and dB.
 struct GradientMask {
-  bool x, u, v, bias;
+  bool x[kMaxFusedInputs], u[kMaxFusedInputs], v[kMaxFusedInputs];
+  bool bias;
 };
 
 // Thread tile of a product: kLongTile lines along a dimension stacked over the samples of a tile
@@ -53,52 +62,94 @@ MATNET_HOST_DEVICE inline int sample_splits(int rows, int cols, int samples) {
 }
 
 // Shared memory of the forward kernel for tiles of `samples`, offsets in accumulation-type elements:
-// U, Vᵀ, the tile's X_i, and the intermediate products (T_i = X_i Vᵀ, or W_i = U X_i).
+// every U_j and V_jᵀ (staged once), one input's X_j for the tile's samples and its intermediate
+// product (T = X_j V_jᵀ or W = U_j X_j; both reused input after input), and for D > 1 the running
+// sum Z of the inputs' products.
 struct ForwardLayout {
-  int u, v_transposed, x, intermediate, total;
+  int u[kMaxFusedInputs], v_transposed[kMaxFusedInputs];
+  int x, intermediate, z, total;
 };
 
-MATNET_HOST_DEVICE inline ForwardLayout forward_layout(const BilinearShape& s, int samples, bool right_product_first) {
+MATNET_HOST_DEVICE inline ForwardLayout forward_layout(const FusedShape& s, int samples) {
   ForwardLayout layout;
-  layout.u = 0;
-  layout.v_transposed = layout.u + s.m * s.p;
-  layout.x = layout.v_transposed + s.n * s.q;
-  layout.intermediate = layout.x + samples * s.p * s.q;
-  layout.total = layout.intermediate + samples * (right_product_first ? s.p * s.n : s.m * s.q);
+  int at = 0, x_size = 0, intermediate_size = 0;
+  for (int j = 0; j < s.inputs; ++j) {
+    layout.u[j] = at;
+    layout.v_transposed[j] = at + s.m * s.p[j];
+    at = layout.v_transposed[j] + s.n * s.q[j];
+    const int x_j = s.p[j] * s.q[j], intermediate_j = s.right_product_first[j] ? s.p[j] * s.n : s.m * s.q[j];
+    x_size = x_j > x_size ? x_j : x_size;
+    intermediate_size = intermediate_j > intermediate_size ? intermediate_j : intermediate_size;
+  }
+  layout.x = at;
+  layout.intermediate = layout.x + samples * x_size;
+  layout.z = layout.intermediate + samples * intermediate_size;
+  layout.total = layout.z + (s.inputs > 1 ? samples * s.m * s.n : 0);
   return layout;
 }
 
-// Shared memory of the backward kernel: U, V, the tile's X_i and Δ_i, the intermediate products
-// (S_i = Δ_i V, later W_i = U X_i), and the block's running sums of dU (per split), dV (per split)
-// and dB. Parts the mask does not need have size 0.
+// Shared memory of the backward kernel: every U_j and V_j, one input's X_j for the tile's samples,
+// the tile's Δ_i, the intermediate products (S = Δ V_j, later W = U_j X_j), and the block's running
+// sums of dU_j (per split), dV_j (per split) for every input and of dB. Parts the mask does not
+// need have size 0.
 struct BackwardLayout {
-  int u, v, x, delta, intermediate, sum_u, sum_v, sum_bias, total;
+  int u[kMaxFusedInputs], v[kMaxFusedInputs], sum_u[kMaxFusedInputs], sum_v[kMaxFusedInputs];
+  int x, delta, intermediate, sum_bias, total;
 };
 
-MATNET_HOST_DEVICE inline BackwardLayout backward_layout(const BilinearShape& s, GradientMask mask, int samples) {
-  const bool x_needed = mask.u || mask.v, intermediate_needed = mask.x || mask.u || mask.v;
+MATNET_HOST_DEVICE inline BackwardLayout backward_layout(const FusedShape& s, const GradientMask& mask, int samples) {
   BackwardLayout layout;
-  layout.u = 0;
-  layout.v = layout.u + s.m * s.p;
-  layout.x = layout.v + s.n * s.q;
-  layout.delta = layout.x + (x_needed ? samples * s.p * s.q : 0);
+  int at = 0, x_size = 0, intermediate_size = 0;
+  for (int j = 0; j < s.inputs; ++j) {
+    layout.u[j] = at;
+    layout.v[j] = at + s.m * s.p[j];
+    at = layout.v[j] + s.n * s.q[j];
+    if (mask.u[j] || mask.v[j]) x_size = s.p[j] * s.q[j] > x_size ? s.p[j] * s.q[j] : x_size;
+    if (mask.x[j] || mask.u[j] || mask.v[j]) intermediate_size = s.m * s.q[j] > intermediate_size ? s.m * s.q[j] : intermediate_size;
+  }
+  layout.x = at;
+  layout.delta = layout.x + samples * x_size;
   layout.intermediate = layout.delta + samples * s.m * s.n;
-  layout.sum_u = layout.intermediate + (intermediate_needed ? samples * s.m * s.q : 0);
-  layout.sum_v = layout.sum_u + (mask.u ? sample_splits(s.m, s.p, samples) * s.m * s.p : 0);
-  layout.sum_bias = layout.sum_v + (mask.v ? sample_splits(s.n, s.q, samples) * s.n * s.q : 0);
-  layout.total = layout.sum_bias + (mask.bias ? s.m * s.n : 0);
+  at = layout.intermediate + samples * intermediate_size;
+  for (int j = 0; j < s.inputs; ++j) {
+    layout.sum_u[j] = at;
+    at += mask.u[j] ? sample_splits(s.m, s.p[j], samples) * s.m * s.p[j] : 0;
+    layout.sum_v[j] = at;
+    at += mask.v[j] ? sample_splits(s.n, s.q[j], samples) * s.n * s.q[j] : 0;
+  }
+  layout.sum_bias = at;
+  layout.total = at + (mask.bias ? s.m * s.n : 0);
   return layout;
 }
 
-// Per-block partial sums the backward kernel leaves in global memory: dU, dV, dB of each block.
-MATNET_HOST_DEVICE inline int partial_sums_per_block(const BilinearShape& s) { return s.m * s.p + s.n * s.q + s.m * s.n; }
+// The per-block partial sums the backward kernel leaves in global memory, in this order:
+// dU_0 … dU_{D−1} (m·p_j each), dV_0 … dV_{D−1} (n·q_j each), dB (m·n).
+struct PartialSumsLayout {
+  int u[kMaxFusedInputs], v[kMaxFusedInputs];
+  int bias, per_block;
+};
+
+MATNET_HOST_DEVICE inline PartialSumsLayout partial_sums_layout(const FusedShape& s) {
+  PartialSumsLayout layout;
+  int at = 0;
+  for (int j = 0; j < s.inputs; ++j) {
+    layout.u[j] = at;
+    at += s.m * s.p[j];
+  }
+  for (int j = 0; j < s.inputs; ++j) {
+    layout.v[j] = at;
+    at += s.n * s.q[j];
+  }
+  layout.bias = at;
+  layout.per_block = at + s.m * s.n;
+  return layout;
+}
 
 // What a launcher decided for one call.
 struct FusedPlan {
   bool supported;  // false: the shapes do not fit in shared memory (or are empty): use the GEMM path
-  BilinearShape shape;
-  GradientMask mask;         // backward only
-  bool right_product_first;  // forward only
+  FusedShape shape;
+  GradientMask mask;  // backward only
   int samples_per_tile;
   int blocks;  // persistent blocks, each walking tiles blockIdx.x, blockIdx.x + blocks, …
   std::size_t shared_bytes;

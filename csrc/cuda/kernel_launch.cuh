@@ -1,5 +1,6 @@
 // The only place the kernel launchers talk to the CUDA runtime: starting a kernel, the block's
-// dynamic shared memory, and the device limits the launch plans are made from (plan_tiles).
+// dynamic shared memory, and the device limits and occupancy the launch plans are made from
+// (plan_tiles), each asked of the runtime once per device and remembered.
 //
 // tests/cuda_emulation/emulated_runtime.h defines the same names on CPU threads; compiled with
 // MATNET_CUDA_EMULATION, the kernels and their launchers then run (slowly) without a GPU, which is
@@ -13,43 +14,75 @@
 #include "fused_plan.h"
 
 #ifndef MATNET_CUDA_EMULATION
+#include <map>
+#include <mutex>
+#include <tuple>
+
 namespace matnet::cuda {
 
-// Limits of the current device. Host queries only: nothing is enqueued, so this may run while a
-// CUDA graph is being captured.
+// Limits of the current device, queried once per device and kept for the life of the process.
+// Host queries only: nothing is enqueued, so this may run while a CUDA graph is being captured.
 inline cudaError_t current_device_limits(DeviceLimits* limits) {
-  int device = 0, multiprocessors = 0, per_block = 0, per_multiprocessor = 0;
+  static std::mutex mutex;
+  static std::map<int, DeviceLimits> known;
+  int device = 0;
   cudaError_t status = cudaGetDevice(&device);
-  if (status == cudaSuccess) status = cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device);
+  if (status != cudaSuccess) return status;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (const auto found = known.find(device); found != known.end()) {
+    *limits = found->second;
+    return cudaSuccess;
+  }
+  int multiprocessors = 0, per_block = 0, per_multiprocessor = 0;
+  status = cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device);
   if (status == cudaSuccess) status = cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
   if (status == cudaSuccess) {
     status = cudaDeviceGetAttribute(&per_multiprocessor, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device);
   }
+  if (status != cudaSuccess) return status;
   *limits = {multiprocessors, static_cast<std::size_t>(per_block), static_cast<std::size_t>(per_multiprocessor)};
+  known.emplace(device, *limits);
+  return cudaSuccess;
+}
+
+// Blocks of `kernel` that fit on one multiprocessor at once (registers, threads, shared memory)
+// with `shared_bytes` of dynamic shared memory. Asked of the runtime once per device, kernel and
+// size (the answer does not change); the first time on a device, the kernel is also allowed all the
+// dynamic shared memory a block may opt in to, so every planned size can be launched.
+template <typename... Params>
+cudaError_t resident_blocks(void (*kernel)(Params...), int threads, std::size_t shared_bytes, int* blocks) {
+  static std::mutex mutex;
+  // (kernel, device) -> allowed; (kernel, device, threads, bytes) -> blocks
+  static std::map<std::tuple<const void*, int>, bool> allowed;
+  static std::map<std::tuple<const void*, int, int, std::size_t>, int> known;
+  DeviceLimits limits;
+  int device = 0;
+  cudaError_t status = cudaGetDevice(&device);
+  if (status == cudaSuccess) status = current_device_limits(&limits);
+  if (status != cudaSuccess) return status;
+  const void* id = reinterpret_cast<const void*>(kernel);
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (const auto found = known.find(std::make_tuple(id, device, threads, shared_bytes)); found != known.end()) {
+    *blocks = found->second;
+    return cudaSuccess;
+  }
+  if (!allowed.count(std::make_tuple(id, device))) {
+    status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(limits.shared_bytes_per_block));
+    if (status != cudaSuccess) return status;
+    allowed.emplace(std::make_tuple(id, device), true);
+  }
+  status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, shared_bytes);
+  if (status == cudaSuccess) known.emplace(std::make_tuple(id, device, threads, shared_bytes), *blocks);
   return status;
 }
 
-// Dynamic shared memory a kernel may use without opting in to more.
-constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
-
-// Blocks of `kernel` that fit on one multiprocessor at once (registers, threads, shared memory).
-template <typename... Params>
-cudaError_t resident_blocks(void (*kernel)(Params...), int threads, std::size_t shared_bytes, int* blocks) {
-  cudaError_t status =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes));
-  if (status != cudaSuccess) return status;
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, shared_bytes);
-}
-
-// kernel<<<blocks, threads, shared_bytes, stream>>>(args...), then the launch check.
+// kernel<<<blocks, threads, shared_bytes, stream>>>(args...), then the launch check. A kernel
+// given more than the default 48 KiB of dynamic shared memory must have been planned with that
+// size (resident_blocks), which allowed it.
 template <typename... Params, typename... Args>
 cudaError_t launch_kernel(void (*kernel)(Params...), unsigned blocks, unsigned threads, std::size_t shared_bytes,
                           cudaStream_t stream, Args... args) {
-  if (shared_bytes > kDefaultSharedBytes) {
-    const cudaError_t status =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes));
-    if (status != cudaSuccess) return status;
-  }
   kernel<<<blocks, threads, shared_bytes, stream>>>(args...);
   return cudaGetLastError();
 }

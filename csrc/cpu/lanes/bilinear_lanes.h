@@ -41,6 +41,11 @@ extern const LaneKernels lane_kernels;
 }
 #endif
 
+// Whether the lane kernels check that their hand carving of scratch fits the sizes below: set by
+// the environment variable MATNET_CHECK_SCRATCH=1 when the library is first used (the test suite
+// sets it); off otherwise.
+bool scratch_checks_enabled();
+
 // Lane vectors of one block's scratch, per thread. Forward: Z (m·n), one input's X (p·q) and its
 // intermediate X Vᵀ (p·n) or U X (m·q). Backward: Δ and Y (m·n each), then per input X and dX
 // (p·q each), P = Δ V (m·q), R = Uᵀ Δ (p·n).

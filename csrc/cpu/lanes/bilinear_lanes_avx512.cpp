@@ -18,13 +18,12 @@
 namespace matnet::cpu::avx512 {
 struct Isa {
   static constexpr int kVectorBytes = 64;
-  // 4 × 4 = 16 accumulators, 4 vector loads and a broadcast in flight: well inside 32 registers.
-  // Measured against 8×2, 6×2, 3×4 and 4×3 tiles at MNIST shapes: as fast as 4×3, faster than the others.
+  // 4 × 4 = 16 accumulators, 4 vector loads and a broadcast in flight: well inside 32 registers
+  // (the other tiles tried: docs/cpu_kernels.md, "The lane kernels").
   static constexpr int kScalarTimesLanesTile[2] = {4, 4};
   static constexpr int kLanesTimesLanesTile[2] = {4, 4};
   // Cache lines of the next block fetched per register tile (Prefetcher in lane_kernels.h): twice
-  // AVX2's, as a block holds twice the samples. Zen 4, 28×28→20×20, N = 8192, forward+backward:
-  // 22.2–22.8 ms against 24.0–24.8 without prefetching; 6, 12 and 16 lines no faster.
+  // AVX2's, as a block holds twice the samples (measured: docs/cpu_kernels.md, "Where the time goes").
   static constexpr int kPrefetchLinesPerTile = 8;
 };
 }  // namespace matnet::cpu::avx512

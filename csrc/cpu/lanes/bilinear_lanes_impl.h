@@ -22,6 +22,23 @@ int64_t samples_in_block(int64_t batch, int64_t first) {
   return std::clamp<int64_t>(batch - first, 0, kLanes<T>);
 }
 
+// A block's scratch: `vectors` lane vectors from `data`, sized by forward_scratch_vectors or
+// backward_scratch_vectors (bilinear_lanes.h) and carved by hand in the block functions below.
+// Where scratch checks are on (MATNET_CHECK_SCRATCH=1, which the test suite sets), every carving
+// is checked against the size, so the two cannot drift apart unnoticed.
+template <typename T>
+struct Scratch {
+  Lanes<T>* data;
+  int64_t vectors;
+
+  // The carving ends at `end`.
+  void check_fits(const Lanes<T>* end) const {
+    if (scratch_checks_enabled())
+      TORCH_CHECK(end - data <= vectors, "matnet: a lane kernel carved ", end - data,
+                  " lane vectors of scratch out of the ", vectors, " it was given");
+  }
+};
+
 // σ over `size` scalars in place. A switch, not dispatch_activation's lambda: a lambda is a
 // function of its own, which the compiler need not inline into this ISA's loop.
 template <typename T>
@@ -71,15 +88,16 @@ void zero_padding_lanes(Lanes<T>* values, int64_t size, int64_t count) {
 
 // Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B) for the `count` samples from `first`.
 template <typename T>
-void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t count, Lanes<T>* scratch,
+void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t count, const Scratch<T>& scratch,
                    Prefetcher& prefetch) {
   const int64_t m = problem.m, n = problem.n;
-  Lanes<T>* zs = scratch;       // Z_i     (m, n)
+  Lanes<T>* zs = scratch.data;  // Z_i     (m, n)
   Lanes<T>* xs = zs + m * n;    // X_i^j   (p, q)
   for (size_t j = 0; j < problem.inputs.size(); ++j) {
     const BilinearInput<T>& in = problem.inputs[j];
     const int64_t p = in.p, q = in.q;
     Lanes<T>* middle = xs + p * q;  // X Vᵀ or U X
+    scratch.check_fits(middle + std::max(p * n, m * q));
     samples_to_lanes(in.x + first * p * q, p * q, count, p * q, xs);
     const bool add_to_z = j > 0;  // the first input writes Z, the others add to it
     if (right_product_first(m, n, p, q)) {
@@ -119,13 +137,13 @@ struct LaneSumLayout {
 };
 
 // For the `count` samples from `first`, with Δ_i = G_i ⊙ σ'(Z_i) and for every input j
-// (design.md §2):  dX_i^j = U_jᵀ Δ_i V_j,  dU_j += Δ_i V_j X_i^jᵀ,  dV_j += Δ_iᵀ U_j X_i^j,  dB += Δ_i,
+// (docs/design.md §2):  dX_i^j = U_jᵀ Δ_i V_j,  dU_j += Δ_i V_j X_i^jᵀ,  dV_j += Δ_iᵀ U_j X_i^j,  dB += Δ_i,
 // through P_i = Δ_i V_j and R_i = U_jᵀ Δ_i:  dX_i^j = R_i V_j,  dU_j += P_i X_i^jᵀ,  dV_j += R_iᵀ X_i^j.
 template <typename T>
 void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& layout, int64_t first, int64_t count,
-                    Lanes<T>* scratch, Lanes<T>* sums, Prefetcher& prefetch) {
+                    const Scratch<T>& scratch, Lanes<T>* sums, Prefetcher& prefetch) {
   const int64_t m = problem.m, n = problem.n;
-  Lanes<T>* delta = scratch;     // G_i, then Δ_i  (m, n)
+  Lanes<T>* delta = scratch.data;  // G_i, then Δ_i  (m, n)
   Lanes<T>* ys = delta + m * n;  // Y_i            (m, n)
   Lanes<T>* xs = ys + m * n;     // X_i^j          (p, q)
   // Δ_i = G_i ⊙ σ'(Z_i). The padding lanes hold G = 0 and X = 0; Δ, P and R are zeroed there
@@ -149,6 +167,7 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
     Lanes<T>* ps = xs + p * q;   // P_i   (m, q)
     Lanes<T>* rs = ps + m * q;   // R_i   (p, n)
     Lanes<T>* dxs = rs + p * n;  // dX_i  (p, q)
+    scratch.check_fits(dxs + p * q);
     if (out.u != nullptr || out.v != nullptr) samples_to_lanes(in.x + first * p * q, p * q, count, p * q, xs);
     if (out.u != nullptr) {
       // P_i = Δ_i V, as P_iᵀ(c, a) = Σ_k V(k, c) Δ_i(a, k); stored (m, q).
@@ -217,7 +236,7 @@ void forward(const ForwardProblem<T>& problem) {
       const int64_t sample = block * kLanes<T>;
       prefetch_forward_block(problem, sample + kLanes<T>, prefetch);
       forward_block(problem, sample, samples_in_block<T>(problem.batch, sample),
-                    reinterpret_cast<Lanes<T>*>(scratch.data()), prefetch);
+                    {reinterpret_cast<Lanes<T>*>(scratch.data()), scratch_size / kLanes<T>}, prefetch);
     }
   });
 }
@@ -243,7 +262,7 @@ void backward(const BackwardProblem<T>& problem) {
         const int64_t sample = block * kLanes<T>;
         prefetch_backward_block(problem, sample + kLanes<T>, prefetch);
         backward_block(problem, layout, sample, samples_in_block<T>(problem.batch, sample),
-                       reinterpret_cast<Lanes<T>*>(scratch.data()), sums, prefetch);
+                       {reinterpret_cast<Lanes<T>*>(scratch.data()), scratch_size / kLanes<T>}, sums, prefetch);
       }
       T* slot_sum = slot_sums.data() + slot * layout.size;
       for (int64_t k = 0; k < layout.size; ++k) {

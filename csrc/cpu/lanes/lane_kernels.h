@@ -122,9 +122,8 @@ struct Strides {
 // Brings the next block's inputs into the cache while the current block's products run. The
 // products are bound by the FMA units and leave the memory idle, and moving a block into lanes
 // waits on memory when its samples are not in cache (large batches): Isa::kPrefetchLinesPerTile
-// cache lines per register tile spread the transfers over the arithmetic. (Zen 4, 28×28→20×20,
-// N = 8192, AVX2 forward+backward: 20.8–21.8 ms with 4 lines per tile against 25.7–28.0 without;
-// 2, 3, 6, 8 and 16 lines were slower than 4. Prefetching the output Y for writing gained nothing.)
+// cache lines per register tile spread the transfers over the arithmetic (what it gained, and what
+// did not help: docs/cpu_kernels.md, "Where the time goes").
 class Prefetcher {
  public:
   static constexpr int64_t kLineBytes = 64;

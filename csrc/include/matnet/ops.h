@@ -42,7 +42,7 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_backw
 }
 
 // Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B) for xs[j] (..., p_j, q_j) with the same leading dimensions,
-// us[j] (m, p_j), vs[j] (n, q_j), bias (m, n) (design.md §2).
+// us[j] (m, p_j), vs[j] (n, q_j), bias (m, n) (docs/design.md §2).
 inline at::Tensor multi_bilinear(at::TensorList xs, at::TensorList us, at::TensorList vs,
                                  const std::optional<at::Tensor>& bias = std::nullopt,
                                  c10::string_view activation = "identity") {
