@@ -2,17 +2,18 @@
 
 API:
 
-    with progress_bar(total, description, unit="img", show=True) as bar:
+    with progress_bar(total, description, unit="img", show=True, delay=0.0) as bar:
         bar.update(count)
         bar.set_postfix(loss=..., refresh=False)
 
 A tqdm bar that disappears when done (the loops print one summary line per epoch instead) and is off
 when stderr is not a terminal, so logs and captured output hold only the summaries; ``show=False``
-turns it off (the processes of a torchrun other than rank 0).
+turns it off (the processes of a torchrun other than rank 0); ``delay`` seconds pass before it
+appears (a short job shows none).
 """
 from tqdm import tqdm
 
 
-def progress_bar(total: int, description: str, unit: str = "img", show: bool = True) -> tqdm:
+def progress_bar(total: int, description: str, unit: str = "img", show: bool = True, delay: float = 0.0) -> tqdm:
     """A transient tqdm bar over ``total`` units, disabled on non-terminals and unless ``show``."""
-    return tqdm(total=total, desc=description, unit=unit, leave=False, disable=None if show else True)
+    return tqdm(total=total, desc=description, unit=unit, leave=False, disable=None if show else True, delay=delay)
