@@ -14,6 +14,8 @@ import numpy
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..imaging.protocol import eight_bit
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm")
 
 _GREY_MODES = {"1": 1.0, "L": 255.0, "LA": 255.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0,
@@ -64,12 +66,12 @@ def check_destination(path: str) -> None:
         raise ImageDataError(f"{path}: cannot write the image (no folder {folder})")
 
 
-def eight_bit(image: torch.Tensor) -> numpy.ndarray:
-    """(1, H, W) or (3, H, W) values in [0, 1] → uint8 (H, W) or (H, W, 3): clamped, ×255, rounded
-    (halves up, as MATLAB's uint8 conversion)."""
+def to_uint8(image: torch.Tensor) -> numpy.ndarray:
+    """(1, H, W) or (3, H, W) values in [0, 1] → uint8 (H, W) or (H, W, 3) (``imaging.protocol.eight_bit``:
+    clamped, halves rounded up as MATLAB's uint8 conversion)."""
     if image.dim() != 3 or image.size(0) not in (1, 3):
-        raise ValueError(f"eight_bit: expected an image (1, H, W) or (3, H, W), got shape {tuple(image.shape)}")
-    pixels = torch.floor(image.detach().float().clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).cpu()
+        raise ValueError(f"to_uint8: expected an image (1, H, W) or (3, H, W), got shape {tuple(image.shape)}")
+    pixels = (eight_bit(image.detach().float()) * 255.0).round().to(torch.uint8).cpu()
     return pixels[0].numpy() if image.size(0) == 1 else pixels.permute(1, 2, 0).numpy()
 
 
@@ -94,8 +96,8 @@ def save_pixels(path: str, pixels: numpy.ndarray) -> None:
 
 
 def save_image(path: str, image: torch.Tensor) -> None:
-    """Writes (1, H, W) or (3, H, W) values in [0, 1] (``eight_bit``) to ``path`` (``save_pixels``)."""
-    save_pixels(path, eight_bit(image))
+    """Writes (1, H, W) or (3, H, W) values in [0, 1] (``to_uint8``) to ``path`` (``save_pixels``)."""
+    save_pixels(path, to_uint8(image))
 
 
 def image_files(folder: str) -> List[str]:

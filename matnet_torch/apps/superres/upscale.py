@@ -10,7 +10,7 @@ import time
 
 from ...data.images import check_destination, load_image, save_pixels
 from ..common.progress import progress_bar
-from .upscaling import prepare_inference, upscale_to_8bit
+from .upscaling import model_ycbcr, prepare_inference, upscale_to_8bit
 
 DESCRIPTION = (
     "Upscale the image IN by the model's scale and write it to OUT (format from its extension): "
@@ -37,12 +37,12 @@ def run(args: argparse.Namespace) -> int:
     check_destination(args.output)  # fails before the work, not after it
     model, checkpoint = prepare_inference(args)
     scale = checkpoint["config"]["scale"]
-    image = load_image(args.input)
-    (channels, height, width), started = image.shape, time.perf_counter()
+    ycbcr = model_ycbcr(checkpoint["config"], load_image(args.input))  # the RGB input is freed once converted
+    height, width = ycbcr.shape[-2:]
+    started = time.perf_counter()
     with progress_bar(scale * height, "upscale", unit="row", delay=PROGRESS_DELAY) as bar:
-        pixels = upscale_to_8bit(model, checkpoint["config"], image, args.stride, args.input, bar.update)
+        pixels = upscale_to_8bit(model, checkpoint["config"], ycbcr, args.stride, args.input, bar.update)
     seconds = time.perf_counter() - started
-    del image
     save_pixels(args.output, pixels)
     print(f"{args.input} ({height}×{width}) -> {args.output} ({scale * height}×{scale * width}) in {seconds:.1f} s "
           f"({height * width / 1e6 / seconds:.2f} input megapixels/s)")

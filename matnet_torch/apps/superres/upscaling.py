@@ -11,7 +11,7 @@ import numpy
 import torch
 from torch import nn
 
-from ...data.images import ImageDataError
+from ...data.images import ImageDataError, to_uint8
 from ...imaging import upscale, upscale_rows
 from ...imaging.protocol import Protocol, to_rgb, to_ycbcr
 from ...imaging.superresolution import super_resolve_rows
@@ -108,24 +108,26 @@ def upscale_image(model: nn.Module, config: Dict[str, Any], low: torch.Tensor, s
     return Upscaled(to_rgb(with_estimate, protocol.studio_swing), to_rgb(bicubic, protocol.studio_swing), estimate, bicubic[0])
 
 
-def upscale_to_8bit(model: nn.Module, config: Dict[str, Any], image: torch.Tensor, stride: int,
-                    name: str, progress=None) -> numpy.ndarray:
-    """``image`` (1 or 3, h, w) in [0, 1] upscaled ×s band by band into an 8-bit (s·h, s·w) or
-    (s·h, s·w, 3) array, in the colour space the model was trained in; ``progress(rows)`` is called
-    after each band."""
-    check_upscalable(config, image, name)
+def model_ycbcr(config: Dict[str, Any], image: torch.Tensor) -> torch.Tensor:
+    """``image`` (1 or 3, h, w) in the colour space the model was trained in (``training_protocol``)."""
+    return to_ycbcr(image, training_protocol(config).studio_swing)
+
+
+def upscale_to_8bit(model: nn.Module, config: Dict[str, Any], ycbcr: torch.Tensor, stride: int, name: str,
+                    progress=None) -> numpy.ndarray:
+    """``ycbcr`` (1 or 3, h, w), an image in the model's colour space (``model_ycbcr``), upscaled ×s
+    band by band into an 8-bit RGB (s·h, s·w, 3) or grey (s·h, s·w) array; ``progress(rows)`` is
+    called after each band."""
+    check_upscalable(config, ycbcr, name)
     scale, protocol = config["scale"], training_protocol(config)
-    ycbcr = to_ycbcr(image, protocol.studio_swing)
-    del image
     channels, (height, width) = ycbcr.size(0), ycbcr.shape[-2:]
-    pixels = numpy.empty((scale * height, scale * width, channels), dtype=numpy.uint8)
+    pixels = numpy.empty((scale * height, scale * width) + ((3,) if channels == 3 else ()), dtype=numpy.uint8)
     for first, rows in luminance_rows(model, config, ycbcr[0], stride):
         stop = first + len(rows)
         band = rows.unsqueeze(0)
         if channels == 3:
             band = torch.cat([band, upscale_rows(ycbcr[1:], scale, first, stop, protocol.kernel)])
-        rgb = to_rgb(band, protocol.studio_swing)
-        pixels[first:stop] = torch.floor(rgb * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+        pixels[first:stop] = to_uint8(to_rgb(band, protocol.studio_swing))
         if progress is not None:
             progress(len(rows))
-    return pixels[..., 0] if channels == 1 else pixels
+    return pixels
