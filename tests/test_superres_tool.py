@@ -304,3 +304,15 @@ def test_eval_under_each_protocol(model_dir, folders, tmp_path, capsys, protocol
     results = json.loads((tmp_path / "eval.json").read_text())
     assert results["protocol"] == protocol and len(results["images"]) == 2
     assert f"{protocol} protocol" in capsys.readouterr().out
+
+
+def test_srcnn_control_trains_evaluates_and_upscales(folders, tmp_path, capsys):
+    model = tmp_path / "srcnn"
+    assert superres("train", "--architecture", "srcnn", "--images", folders / "train", "--out", model, "--epochs", "1",
+                    "--patch-size", "15", "--patches", "200", "--batch-size", "50", "--threads", "1") == 0
+    assert superres("eval", "--model", model, "--images", folders / "test", "--out", tmp_path / "eval") == 0
+    assert "SRCNN beats bicubic on" in capsys.readouterr().out
+    source = tmp_path / "in.png"
+    save_image(str(source), smooth_image(3, 40, 30, seed=4))
+    assert superres("upscale", source, tmp_path / "out.png", "--model", model) == 0
+    assert load_image(str(tmp_path / "out.png")).shape == (3, 80, 60)

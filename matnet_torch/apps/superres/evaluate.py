@@ -19,7 +19,7 @@ from ...imaging.protocol import PROTOCOLS, eight_bit, protocol, to_rgb, to_ycbcr
 from ..common.cli import UsageError, output_directory
 from .data import check_size, image_names, image_paths
 from .figures import plot_comparison
-from .upscaling import minimum_side, prepare_inference, upscale_image
+from .upscaling import minimum_side, network_name, prepare_inference, upscale_image
 
 DESCRIPTION = (
     "Evaluate a trained model: for every test image print the luminance PSNR of MatNet and of bicubic "
@@ -45,9 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="directory for eval.json and the figures (default: --model)")
 
 
-def _table(rows: List[Dict[str, Any]], averages: Dict[str, float]) -> str:
+def _table(rows: List[Dict[str, Any]], averages: Dict[str, float], network: str) -> str:
     width = max(len("average"), *(len(row["image"]) for row in rows))
-    lines = [f"{'image':<{width}}  {'MatNet dB':>9}  {'bicubic dB':>10}  {'difference':>10}"]
+    lines = [f"{'image':<{width}}  {network + ' dB':>9}  {'bicubic dB':>10}  {'difference':>10}"]
     for row in rows + [dict(averages, image="average")]:
         lines.append(f"{row['image']:<{width}}  {row['matnet_psnr']:9.2f}  {row['bicubic_psnr']:10.2f}  {row['difference']:+10.2f}")
     return "\n".join(lines)
@@ -56,7 +56,7 @@ def _table(rows: List[Dict[str, Any]], averages: Dict[str, float]) -> str:
 def run(args: argparse.Namespace) -> int:
     model, checkpoint = prepare_inference(args)
     config = checkpoint["config"]
-    scale, scoring = config["scale"], protocol(args.protocol)
+    scale, scoring, network = config["scale"], protocol(args.protocol), network_name(config)
     rounded = eight_bit if scoring.eight_bit else (lambda image: image)
     border = scale if args.border is None else args.border
     if border < 0:
@@ -75,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
         matnet_psnr = psnr(rounded(upscaled.matnet_luminance), truth[0], border)
         bicubic_psnr = psnr(rounded(upscaled.bicubic_luminance), truth[0], border)
         rows.append({"image": name, "matnet_psnr": matnet_psnr, "bicubic_psnr": bicubic_psnr, "difference": matnet_psnr - bicubic_psnr})
-        plot_comparison(os.path.join(out, f"comparison_{os.path.splitext(name)[0]}.png"), name,
+        plot_comparison(os.path.join(out, f"comparison_{os.path.splitext(name)[0]}.png"), name, network,
                         to_rgb(low, scoring.studio_swing), to_rgb(truth, scoring.studio_swing),
                         upscaled.matnet, upscaled.bicubic, matnet_psnr, bicubic_psnr, scale)
     averages = {key: sum(row[key] for row in rows) / len(rows) for key in ("matnet_psnr", "bicubic_psnr", "difference")}
     print(f"model: {args.model} (epoch {checkpoint['epoch']} of {config['epochs']}); ×{scale}, stride {args.stride}, "
           f"border {border}; luminance PSNR, {scoring.name} protocol")
-    print(_table(rows, averages))
-    print(f"MatNet beats bicubic on {sum(row['difference'] > 0 for row in rows)} of {len(rows)} images")
+    print(_table(rows, averages, network))
+    print(f"{network} beats bicubic on {sum(row['difference'] > 0 for row in rows)} of {len(rows)} images")
     with open(os.path.join(out, "eval.json"), "w") as file:
         json.dump({"model": args.model, "protocol": scoring.name, "scale": scale, "stride": args.stride, "border": border, "images": rows,
                    "average": averages, "minimum_side": minimum_side(config)}, file, indent=2)

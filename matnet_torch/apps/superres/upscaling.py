@@ -61,6 +61,11 @@ def load_model(directory: str, scale: Optional[int] = None) -> Tuple[nn.Module, 
     return model, checkpoint
 
 
+def network_name(config: Dict[str, Any]) -> str:
+    """"MatNet" or "SRCNN", for tables and figures."""
+    return "SRCNN" if config.get("architecture", "matnet") == "srcnn" else "MatNet"
+
+
 def minimum_side(config: Dict[str, Any]) -> int:
     """The smallest side of a low-resolution image whose ×s upscaling holds one patch."""
     return -(-config["patch_size"] // config["scale"])
