@@ -28,7 +28,9 @@ from PIL import Image
 CHILD = r"""
 import json, resource, sys, time
 import torch
-method, source, target, model, stride = sys.argv[1:6]
+method, source, target, model, stride, threads = sys.argv[1:7]
+if threads:
+    torch.set_num_threads(int(threads))
 started, cpu_started = time.perf_counter(), time.process_time()
 if method == "bicubic":
     from matnet_torch.data.images import load_image, save_image
@@ -37,7 +39,8 @@ if method == "bicubic":
     save_image(target, ycbcr_to_rgb(upscale(rgb_to_ycbcr(image), 2)))
 else:
     from matnet_torch.apps.superres.cli import main
-    status = main(["upscale", source, target, "--model", model] + (["--stride", stride] if stride else []))
+    status = main(["upscale", source, target, "--model", model] + (["--stride", stride] if stride else [])
+                  + (["--threads", threads] if threads else []))
     if status != 0:
         raise SystemExit(status)
 print(json.dumps({"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started,
@@ -73,9 +76,9 @@ def untrained_model(folder: str) -> str:
     return folder
 
 
-def run_child(method: str, source: str, target: str, model: str, stride: str) -> dict:
+def run_child(method: str, source: str, target: str, model: str, stride: str, threads: str) -> dict:
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
-    completed = subprocess.run([sys.executable, "-c", CHILD, method, source, target, model or "", stride],
+    completed = subprocess.run([sys.executable, "-c", CHILD, method, source, target, model or "", stride, threads],
                                capture_output=True, text=True, env=environment)
     if completed.returncode != 0:
         raise SystemExit(f"bench_superres: {method} failed:\n{completed.stderr}")
@@ -88,12 +91,14 @@ def main(argv=None) -> None:
     parser.add_argument("--cnn", default=None, help="CNN control model directory (train --model cnn); left out if not given")
     parser.add_argument("--megapixels", type=float, nargs="+", default=[1.0, 4.0, 12.0], help="input sizes")
     parser.add_argument("--stride", type=int, default=None, help="upscale's --stride (default: upscale's default)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of every method (default: torch's default)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         model = args.model or untrained_model(os.path.join(folder, "untrained"))
         methods = [("bicubic", None), ("matnet", model)] + ([("cnn", args.cnn)] if args.cnn else [])
         print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores visible; torch {torch.__version__}; "
-              f"model: {args.model or 'untrained default configuration'}; stride {args.stride or 'default'}")
+              f"model: {args.model or 'untrained default configuration'}; stride {args.stride or 'default'}; "
+              f"threads {args.threads or 'default'}")
         print(f"{'input':>16} {'method':>8} | {'wall s':>8} {'CPU s':>8} {'input MP/s':>10} {'peak RSS MiB':>12}")
         for megapixels in args.megapixels:
             pixels = photo(megapixels)
@@ -102,7 +107,8 @@ def main(argv=None) -> None:
             size = f"{pixels.shape[1]}x{pixels.shape[0]}"
             for method, directory in methods:
                 result = run_child(method, source, os.path.join(folder, "output.png"), directory,
-                                   "" if args.stride is None else str(args.stride))
+                                   "" if args.stride is None else str(args.stride),
+                                   "" if args.threads is None else str(args.threads))
                 rate = pixels.shape[0] * pixels.shape[1] / 1e6 / result["seconds"]
                 print(f"{size:>16} {method:>8} | {result['seconds']:8.1f} {result['cpu_seconds']:8.1f} {rate:10.3f} "
                       f"{result['peak_rss_mib']:12.0f}", flush=True)

@@ -25,7 +25,7 @@ ARCHITECTURES = ("matnet", "srcnn")
 # Per-optimizer defaults for --lr and --batch-size (experiments: docs/superres_results.md). LBFGS is a
 # large-batch method whose line search picks the step, so its lr is 1.
 DEFAULT_LR = {"sgd": 0.2, "adam": 0.01, "lbfgs": 1.0}
-DEFAULT_BATCH_SIZE = {"sgd": 100, "adam": 100, "lbfgs": 10000}
+DEFAULT_BATCH_SIZE = {"sgd": 100, "adam": 500, "lbfgs": 10000}
 
 # Options that may differ between a run and its --resume: where and how fast it runs, not what.
 RUNTIME_OPTIONS = ("out", "resume", "threads", "images")
@@ -45,7 +45,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                "BT.601 studio-swing Y, as eval scores by default; pytorch = torch's bicubic and "
                                "full-range Y")
     protocol.add_argument("--patch-size", type=int, default=15, help="side of the square patches (every modality)")
-    protocol.add_argument("--hidden", type=matrix_size, default=(10, 10), metavar="RxC", help="size of the hidden matrix H")
+    protocol.add_argument("--hidden", type=matrix_size, default=(20, 20), metavar="RxC",
+                          help="size of the hidden matrix H (the paper: 10x10)")
     protocol.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid",
                           help="σ of the encoder (and of the decoders unless --decoder-activation)")
     protocol.add_argument("--decoder-activation", choices=ACTIVATIONS, default=None,
@@ -86,7 +87,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                    "50%% and 75%% of the epochs) or constant")
     optimisation.add_argument("--batch-size", type=int, default=None,
                               help=f"patches per step; default per optimizer: {DEFAULT_BATCH_SIZE}")
-    optimisation.add_argument("--epochs", type=int, default=100, help="passes over the training patches")
+    optimisation.add_argument("--epochs", type=int, default=20, help="passes over the training patches")
 
     run = parser.add_argument_group("run")
     run.add_argument("--images", default=None,

@@ -26,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="image file to upscale")
     parser.add_argument("output", metavar="OUT", help="image file to write (.png, .jpg, ...)")
     parser.add_argument("--model", required=True, help="model directory written by train")
-    parser.add_argument("--stride", type=int, default=1,
-                        help="step of the sliding window of patches (at most the patch size; 1 averages the most "
-                             "estimates per pixel, larger steps are faster)")
+    parser.add_argument("--stride", type=int, default=3,
+                        help="step of the sliding window of patches (at most the patch size): each pixel is the "
+                             "mean of (patch size / stride)² estimates; 1 is 9 times slower than 3 and within "
+                             "0.01 dB of it (docs/superres_results.md)")
     parser.add_argument("--scale", type=int, default=None, help="checked against the model's (default: the model's)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's default)")
 
