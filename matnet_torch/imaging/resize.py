@@ -10,11 +10,11 @@ baseline and the network's input modalities alike) and the chroma of ``upscale``
            resizing of the super-resolution literature.
 
 Results are clamped to [0, 1], the range of the images. ``upscale_rows`` computes a band of rows of
-``upscale`` alone, equal to the same rows of the whole image (bit for bit at scales 2 and 4 with
-either kernel; within float rounding of the source coordinate at other scales with "pytorch"), so
-that large images can be upscaled band by band.
+``upscale`` alone, equal to the same rows of the whole image (bit for bit with "matlab", and with
+"pytorch" at scales 2 and 4; at other scales "pytorch" rounds the source coordinate differently, a
+difference of float rounding), so that large images can be upscaled band by band.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch.nn import functional as F
@@ -42,7 +42,7 @@ def _pytorch_resize(image: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return resized.reshape(*leading, *size)
 
 
-def bicubic_resize(image: torch.Tensor, size: Tuple[int, int], kernel: str = "pytorch", scale: float = None) -> torch.Tensor:
+def bicubic_resize(image: torch.Tensor, size: Tuple[int, int], kernel: str = "pytorch", scale: Optional[float] = None) -> torch.Tensor:
     """``image`` (..., H, W) resized to (..., size[0], size[1]), clamped to [0, 1].
 
     ``scale`` is the factor MATLAB's kernel is told (size / input size when None); "pytorch" ignores it.
