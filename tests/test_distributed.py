@@ -160,6 +160,6 @@ def test_the_shares_of_a_global_batch_cover_it_once():
     for size in range(1, 40):
         for world_size in range(1, 6):
             shares = [Processes(rank, world_size).global_batch(size).share for rank in range(world_size)]
-            covered = [index for share in shares for index in range(size)[share]]
-            assert covered == list(range(size))
-            assert max(map(len, map(range(size).__getitem__, shares))) - min(map(len, map(range(size).__getitem__, shares))) <= 1
+            parts = [range(size)[share] for share in shares]
+            assert [index for part in parts for index in part] == list(range(size))
+            assert max(map(len, parts)) - min(map(len, parts)) <= 1  # unequal by one sample at most

@@ -52,8 +52,9 @@ from typing import Dict, List
 import torch
 import torch.distributed as dist
 # Imported before any process group exists, on purpose: this module binds ``group.WORLD`` into ten
-# functions' default arguments when it is first imported (torch.optim and torch._dynamo import it on
-# first use), and a process group bound there outlives ``destroy_process_group`` (see ``leave``).
+# functions' default arguments when it is first imported (torch._dynamo imports it, and the first
+# torch.optim optimizer imports torch._dynamo), and a group bound there would outlive
+# ``destroy_process_group`` (see ``leave``); imported now, the defaults hold None.
 import torch.distributed.nn.functional  # noqa: F401
 from torch import nn
 
