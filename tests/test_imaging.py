@@ -1,11 +1,13 @@
 """matnet_torch.imaging: colour, bicubic resizing, derivative images, patches, PSNR, and the
 super-resolution pipeline with the network replaced by the identity."""
+import itertools
 import math
 
 import pytest
 import torch
 
 from matnet_torch.imaging import (
+    StreamingMerge,
     bicubic_resize,
     crop_to_multiple,
     derivative_images,
@@ -16,17 +18,22 @@ from matnet_torch.imaging import (
     random_patches,
     rgb_to_ycbcr,
     upscale,
+    upscale_rows,
     ycbcr_to_rgb,
 )
+from matnet_torch.imaging.matlab_bicubic import contributions, cubic, matlab_resize
+from matnet_torch.imaging.protocol import eight_bit, to_rgb, to_ycbcr
 from matnet_torch.imaging.superresolution import (
     MODALITIES,
     Encoding,
     feature_images,
     low_resolution_pair,
     super_resolve,
+    super_resolve_rows,
     training_pairs,
     training_patches,
 )
+from matnet_torch.nn import MultimodalMatNetAutoencoder
 
 
 # ---------------------------------------------------------------- derivatives
@@ -165,14 +172,15 @@ def test_merge_rejects_a_wrong_patch_count():
 
 # ---------------------------------------------------------------- the pipeline
 class _Reconstructs(torch.nn.Module):
-    """A stand-in autoencoder whose X̂¹ is ``function`` of its (centred) input X¹."""
+    """A stand-in autoencoder whose X̂¹ is ``function`` of its (centred) input X¹: the encoder passes
+    X¹ on as H, the image modality's decoder applies ``function``."""
 
     def __init__(self, function):
         super().__init__()
-        self.function = function
+        self.decoders = [function]
 
-    def forward(self, xs):
-        return [self.function(xs[0])] + [x + 0.5 for x in xs[1:]], None
+    def encode(self, xs):
+        return xs[0]
 
 
 @pytest.mark.parametrize("stride", [1, 2, 4])
@@ -222,3 +230,157 @@ def test_training_patches_hold_the_truth_and_the_features_of_the_bicubic_image()
     for modality, bicubic_patch in zip(modalities, bicubic):
         sample = torch.cat([modality, bicubic_patch.unsqueeze(0)]).flatten()
         assert (windows.flatten(1) == sample).all(dim=1).any()
+
+
+# ---------------------------------------------------------------- MATLAB's imresize bicubic
+def test_matlab_kernel_values():
+    # cubic at 0, ¼, ¾, 1, 1¼, 1¾, 2 from its two pieces (1.5|x|³ − 2.5|x|² + 1; −0.5|x|³ + 2.5|x|² − 4|x| + 2)
+    x = torch.tensor([0.0, 0.25, 0.75, 1.0, 1.25, 1.75, 2.0, -0.25, 2.5], dtype=torch.float64)
+    expected = [1.0, 0.8671875, 0.2265625, 0.0, -0.0703125, -0.0234375, 0.0, 0.8671875, 0.0]
+    torch.testing.assert_close(cubic(x), torch.tensor(expected, dtype=torch.float64), rtol=0, atol=0)
+
+
+def test_matlab_downscale_4_to_2_weights_by_hand():
+    # Output 1 sits at u = 1/½ + ½(1 − 2) = 1.5; the kernel ½·cubic(x/2) has width 8, so samples
+    # j = −2 … 5 (1-based) at distances ±0.5, ±1.5, ±2.5, ±3.5 weigh ½·cubic(±¼, ±¾, ±1¼, ±1¾):
+    # 0.43359375, 0.11328125, −0.03515625, −0.01171875 (sum 1). Mirroring −2, −1, 0 → 3, 2, 1 and
+    # 5 → 4 collects them per sample.
+    weights, indices = contributions(4, 2, 0.5)
+    dense = torch.zeros(2, 4, dtype=torch.float64)
+    dense.index_put_((torch.arange(2).unsqueeze(1).expand_as(indices), indices), weights, accumulate=True)
+    first = [0.546875, 0.3984375, 0.1015625, -0.046875]
+    torch.testing.assert_close(dense, torch.tensor([first, first[::-1]], dtype=torch.float64), rtol=0, atol=1e-15)
+    # A step in the last column, constant down the rows: each output row is (x4-weight of output 1, of output 2).
+    step = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64).expand(4, 4)
+    torch.testing.assert_close(matlab_resize(step, (2, 2)), torch.tensor([[-0.046875, 0.546875]] * 2, dtype=torch.float64), rtol=0, atol=1e-15)
+
+
+def test_matlab_upscale_2_to_4_weights_by_hand():
+    # Output 1 at u = ½ + ½(1 − ½) = 0.75: samples j = −1, 0, 1, 2 at distances 1.75, 0.75, −0.25, −1.25,
+    # weights −0.0234375, 0.2265625, 0.8671875, −0.0703125; −1 and 0 mirror to 2 and 1. Output 2 at
+    # u = 1.25: j = 0 … 3 at 1.25, 0.25, −0.75, −1.75; 0 and 3 mirror to 1 and 2.
+    weights, indices = contributions(2, 4, 2.0)
+    dense = torch.zeros(4, 2, dtype=torch.float64)
+    dense.index_put_((torch.arange(4).unsqueeze(1).expand_as(indices), indices), weights, accumulate=True)
+    expected = torch.tensor([[1.09375, -0.09375], [0.796875, 0.203125], [0.203125, 0.796875], [-0.09375, 1.09375]], dtype=torch.float64)
+    torch.testing.assert_close(dense, expected, rtol=0, atol=1e-15)
+
+
+def test_matlab_resize_keeps_constants_and_reproduces_ramps_away_from_the_border():
+    constant = torch.full((2, 9, 12), 0.3, dtype=torch.float64)
+    for size in [(3, 4), (18, 24), (27, 5)]:
+        torch.testing.assert_close(matlab_resize(constant, size), torch.full((2, *size), 0.3, dtype=torch.float64))
+    ramp = torch.arange(40, dtype=torch.float64).expand(6, 40)  # I[r, c] = c
+    # ×2: Keys' kernel reproduces linear functions: output column i (0-based) sits at (i + ½)/2 − ½.
+    up = matlab_resize(ramp, (12, 80))[0]
+    inside = torch.arange(4, 76)
+    torch.testing.assert_close(up[inside], (inside.double() + 0.5) / 2 - 0.5, rtol=0, atol=1e-12)
+    # ×½: output i averages the symmetric neighbourhood of 2i + ½ (the stretched kernel reaches 4 samples).
+    down = matlab_resize(ramp, (3, 20))[0]
+    inside = torch.arange(3, 17)
+    torch.testing.assert_close(down[inside], 2 * inside.double() + 0.5, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["matlab", "pytorch"])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_upscale_rows_equal_the_rows_of_the_whole_upscaling(kernel, scale):
+    image = torch.rand(3, 11, 9)
+    whole = upscale(image, scale, kernel)
+    for start, stop in [(0, 1), (0, 7), (5, 13), (scale * 11 - 4, scale * 11), (0, scale * 11)]:
+        rows = upscale_rows(image, scale, start, stop, kernel)
+        if kernel == "matlab" or scale in (2, 4):  # every coordinate exact in binary
+            assert torch.equal(rows, whole[:, start:stop]), (start, stop)
+        else:  # the source coordinate (r + ½)/3 − ½ is rounded differently in the band
+            torch.testing.assert_close(rows, whole[:, start:stop], rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- protocols
+def test_studio_swing_luminance_and_round_trip():
+    black, white = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
+    assert to_ycbcr(black, True)[0].item() == pytest.approx(16 / 255) and to_ycbcr(white, True)[0].item() == pytest.approx(235 / 255)
+    red = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64).view(3, 1, 1)
+    # MATLAB rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B, Cb = 128 − 37.797 R − 74.203 G + 112 B,
+    # Cr = 128 + 112 R − 93.786 G − 18.214 B, of 255
+    expected = torch.tensor([16 + 65.481, 128 - 37.797, 128 + 112.0], dtype=torch.float64) / 255
+    torch.testing.assert_close(to_ycbcr(red, True).flatten(), expected)
+    grey = torch.full((1, 2, 2), 0.5, dtype=torch.float64)
+    torch.testing.assert_close(to_ycbcr(grey, True), torch.full((1, 2, 2), (16 + 219 * 0.5) / 255, dtype=torch.float64))
+    image = torch.rand(3, 5, 4, dtype=torch.float64)
+    for studio in (False, True):
+        torch.testing.assert_close(to_rgb(to_ycbcr(image, studio), studio), image)
+        torch.testing.assert_close(to_rgb(to_ycbcr(grey, studio), studio), grey)
+
+
+def test_eight_bit_rounds_halves_up_and_clamps():
+    values = torch.tensor([0.5 / 255, 1.5 / 255, 2.4 / 255, -0.1, 1.2], dtype=torch.float64)
+    torch.testing.assert_close(eight_bit(values) * 255, torch.tensor([1.0, 2.0, 2.0, 0.0, 255.0], dtype=torch.float64))
+
+
+# ---------------------------------------------------------------- streaming (bands of rows)
+@pytest.mark.parametrize("shape, size, stride", [((9, 9), 3, 1), ((10, 13), 4, 3), ((16, 20), 15, 7), ((23, 11), 5, 5)])
+def test_streaming_merge_equals_merge_patches_however_the_rows_are_grouped(shape, size, stride):
+    image = torch.rand(shape, dtype=torch.float64)
+    patches = extract_patches(image, size, stride) + torch.rand(1, size, size, dtype=torch.float64)  # overlaps disagree
+    whole = merge_patches(patches, shape, stride)
+    results = []
+    for rows_per_call in (1, 2, 1000):
+        merge = StreamingMerge(shape, size, stride, dtype=torch.float64)
+        columns = merge.grid[1]
+        bands, expected_first = [], 0
+        for start in range(0, len(patches), rows_per_call * columns):
+            first, rows = merge.add(patches[start : start + rows_per_call * columns])
+            assert first == expected_first or len(rows) == 0
+            expected_first += len(rows)
+            bands.append(rows)
+        results.append(torch.cat(bands))
+    # Overlap sums accumulated in another order than fold's: float64 rounding of at most size² terms.
+    torch.testing.assert_close(results[0], whole, rtol=1e-12, atol=1e-12)
+    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
+
+
+def _global_super_resolve(network, low, scale, size, encoding, stride, kernel):
+    """The whole-image pipeline (every patch at once, ``merge_patches``), the reference for the bands."""
+    upscaled = upscale(low, scale, kernel)
+    stack = torch.cat([upscaled.unsqueeze(0), feature_images(upscaled)]) - 0.5
+    patches = extract_patches(stack, size, stride)
+    merged = merge_patches(network.decoders[0](network.encode(list(patches.unbind(1)))), upscaled.shape, stride)
+    if encoding.target == "detail":
+        merged = upscaled + (merged - 0.5) / encoding.detail_gain
+    return merged.clamp(0, 1)
+
+
+@pytest.mark.parametrize(
+    "scale, size, stride, kernel",
+    [(2, 5, 1, "pytorch"), (2, 7, 3, "matlab"), (3, 5, 2, "matlab"), (2, 9, 9, "pytorch"), (4, 6, 4, "pytorch")],
+)
+def test_super_resolve_in_bands_equals_the_whole_image(scale, size, stride, kernel):
+    """Bands of one or two grid rows (borders at odd places) equal one band bit for bit, and the
+    whole-image pipeline to rounding, with a nonlinear elementwise stand-in for the network made of
+    + − × ÷ only (torch's vectorised transcendental functions may round an element differently
+    depending on its place in the vector). (Bands of torch's bicubic at scale 3 are equal only to
+    rounding: test_upscale_rows_equal_...)"""
+    low = torch.rand(13, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(scale * size + stride))
+    network = _Reconstructs(lambda x: 0.5 + x / (1.0 + x * x) + 0.1 * x * x)
+    encoding = Encoding("bicubic", "detail", 4.0)
+    whole = super_resolve(network, low, scale, size, encoding, stride, kernel, batch_size=10**6)
+    grid_columns = (scale * 10 - size + stride - 1) // stride + 1
+    for batch_size in (1, 2 * grid_columns - 1):
+        assert torch.equal(super_resolve(network, low, scale, size, encoding, stride, kernel, batch_size=batch_size), whole)
+    reference = _global_super_resolve(network, low, scale, size, encoding, stride, kernel)
+    torch.testing.assert_close(whole, reference, rtol=1e-12, atol=1e-12)
+    bands = list(super_resolve_rows(network, low, scale, size, encoding, stride, kernel, batch_size=grid_columns))
+    assert [first for first, _ in bands] == list(itertools.accumulate([0] + [len(rows) for _, rows in bands[:-1]]))
+
+
+@pytest.mark.parametrize("kernel", ["matlab", "pytorch"])
+def test_super_resolve_in_bands_with_a_matnet_autoencoder(kernel):
+    """The real network (fused operators, float32): bands equal the whole image to float32 rounding of
+    the per-patch arithmetic (a patch's result may depend on where in a batch it falls, the sigmoid's
+    in particular; on AVX2 they were equal bit for bit)."""
+    torch.manual_seed(0)
+    model = MultimodalMatNetAutoencoder([(7, 7)] * MODALITIES, (4, 4)).eval()
+    low = torch.rand(17, 12)
+    encoding = Encoding("bicubic", "detail", 4.0)
+    whole = super_resolve(model, low, 2, 7, encoding, 1, kernel, batch_size=10**6)
+    banded = super_resolve(model, low, 2, 7, encoding, 1, kernel, batch_size=25)
+    torch.testing.assert_close(banded, whole, rtol=0, atol=1e-6)

@@ -3,6 +3,7 @@
 import json
 import re
 
+import numpy
 import pytest
 import torch
 from PIL import Image
@@ -102,7 +103,7 @@ def test_resume_continues_bit_for_bit(folders, tmp_path, monkeypatch):
     final = [load_checkpoint(tmp_path / name / "checkpoint.pt", "superres") for name in ("straight", "resumed")]
     for name, tensor in final[0]["model"].items():
         assert torch.equal(final[1]["model"][name], tensor), name
-    strip = [[{k: v for k, v in record.items() if k != "seconds"} for record in f["history"]] for f in final]
+    strip = [[{k: v for k, v in record.items() if k not in ("seconds", "cpu_seconds")} for record in f["history"]] for f in final]
     assert strip[0] == strip[1]
 
 
@@ -118,9 +119,9 @@ def test_resume_refuses_other_options(model_dir, folders, capsys):
     "command, options",
     [
         ("train", ["--scale", "--patch-size", "--hidden", "--activation", "--weight-decay", "--sparsity-target",
-                   "--sparsity-weight", "--patches", "--intensity-scale", "--image-input", "--target", "--detail-gain", "--optimizer", "--lr", "--schedule",
+                   "--decoder-activation", "--sparsity-weight", "--patches", "--intensity-scale", "--protocol", "--image-input", "--target", "--detail-gain", "--optimizer", "--lr", "--schedule",
                    "--batch-size", "--epochs", "--images", "--seed", "--threads", "--out", "--resume"]),
-        ("eval", ["--model", "--images", "--stride", "--border", "--scale", "--threads", "--out"]),
+        ("eval", ["--model", "--images", "--protocol", "--stride", "--border", "--scale", "--threads", "--out"]),
         ("upscale", ["IN", "OUT", "--model", "--stride", "--scale", "--threads"]),
     ],
 )
@@ -147,7 +148,7 @@ def _write(path, content: bytes):
         ("other-scale", 2, r"--scale 3, but the model in .* was trained for --scale 2$"),
         ("mnist-checkpoint", 1, r".*checkpoint\.pt: a 'mnist' checkpoint, not a 'superres' one$"),
         ("missing-model", 1, r".*nowhere: no such model directory$"),
-        ("other-configuration", 1, r".*checkpoint\.pt: does not hold a super-resolution autoencoder: RuntimeError"),
+        ("other-configuration", 1, r".*checkpoint\.pt: does not hold the super-resolution network its configuration describes: RuntimeError"),
     ],
 )
 def test_upscale_bad_input_is_one_line(model_dir, tmp_path, capsys, case, status, pattern):
@@ -227,3 +228,91 @@ def test_train_with_the_other_optimizers(folders, tmp_path, optimizer):
                     "--optimizer", optimizer, "--batch-size", "300") == 0
     history = json.loads((tmp_path / "metrics.json").read_text())["history"]
     assert history[0]["loss_total"] > 0 and history[0]["lr"] == {"sgd": 0.2, "lbfgs": 1.0}[optimizer]
+
+
+def _truncated_png(path):
+    save_image(str(path), smooth_image(3, 40, 40, seed=2))
+    content = path.read_bytes()
+    return _write(path, content[: len(content) // 2])
+
+
+@pytest.mark.parametrize(
+    "mode, channels",
+    [("I;16", 1), ("P", 3), ("CMYK", 3), ("LA", 1), ("RGBA", 3)],
+    ids=["16-bit-grey", "palette", "cmyk-jpeg", "grey-alpha", "rgba"],
+)
+def test_upscale_reads_other_pixel_formats(model_dir, tmp_path, mode, channels):
+    rgb = (smooth_image(3, 12, 10, seed=5).permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    image = Image.fromarray(rgb)
+    if mode == "I;16":
+        grey = numpy.asarray(image.convert("L"), dtype=numpy.uint16) * 257  # 8-bit values spread over 16 bits
+        image = Image.fromarray(grey)
+    else:
+        image = image.convert(mode)
+    source = tmp_path / ("in.jpg" if mode == "CMYK" else "in.png")
+    image.save(source)
+    loaded = load_image(str(source))
+    assert loaded.shape == (channels, 12, 10) and 0 <= loaded.min() and loaded.max() <= 1
+    if mode == "I;16":  # scaled by 65535, not clipped at 255
+        torch.testing.assert_close(loaded[0], torch.from_numpy(grey / 65535.0).float())
+    assert superres("upscale", source, tmp_path / "out.png", "--model", model_dir) == 0
+    assert load_image(str(tmp_path / "out.png")).shape == (channels, 24, 20)
+
+
+def test_upscale_of_a_truncated_file_is_one_line_and_writes_nothing(model_dir, tmp_path, capsys):
+    source = _truncated_png(tmp_path / "cut.png")
+    assert superres("upscale", source, tmp_path / "out.png", "--model", model_dir) == 1
+    assert_one_line(capsys.readouterr().err, r".*cut\.png: not a readable image \(.*truncated.*\)$")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cut.png"]
+
+
+def test_upscale_interrupted_while_writing_leaves_the_old_output(model_dir, tmp_path, monkeypatch):
+    source, target = tmp_path / "in.png", tmp_path / "out.png"
+    save_image(str(source), smooth_image(3, 12, 12, seed=0))
+    target.write_bytes(b"previous result")
+
+    def interrupted_save(self, *arguments, **keywords):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted_save)
+    assert superres("upscale", source, target, "--model", model_dir) == 130
+    assert target.read_bytes() == b"previous result"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.png", "out.png"]
+
+
+@pytest.mark.parametrize(
+    "output, arguments, status, pattern",
+    [
+        ("out.xyz", [], 1, r".*out\.xyz: unknown image file extension '\.xyz'"),
+        ("missing/out.png", [], 1, r".*out\.png: cannot write the image"),
+        ("out.png", ["--stride", "8"], 2, r"--stride 8 is larger than the model's 7×7 patches"),
+        ("out.png", ["--threads", "0"], 2, r"--threads must be a positive integer, got 0$"),
+    ],
+)
+def test_upscale_bad_output_or_options_is_one_line(model_dir, tmp_path, capsys, output, arguments, status, pattern):
+    source = tmp_path / "in.png"
+    save_image(str(source), smooth_image(3, 12, 12, seed=0))
+    assert superres("upscale", source, tmp_path / output, "--model", model_dir, *arguments) == status
+    assert_one_line(capsys.readouterr().err, pattern)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.png"]
+
+
+@pytest.mark.parametrize("protocol", ["literature", "pytorch"])
+def test_eval_under_each_protocol(model_dir, folders, tmp_path, capsys, protocol):
+    assert superres("eval", "--model", model_dir, "--images", folders / "test", "--out", tmp_path, "--stride", "3",
+                    "--protocol", protocol) == 0
+    results = json.loads((tmp_path / "eval.json").read_text())
+    assert results["protocol"] == protocol and len(results["images"]) == 2
+    assert f"{protocol} protocol" in capsys.readouterr().out
+
+
+def test_srcnn_control_trains_evaluates_and_upscales(folders, tmp_path, capsys):
+    model = tmp_path / "srcnn"
+    assert superres("train", "--architecture", "srcnn", "--images", folders / "train", "--out", model, "--epochs", "1",
+                    "--patch-size", "15", "--patches", "200", "--batch-size", "50", "--threads", "1") == 0
+    assert superres("eval", "--model", model, "--images", folders / "test", "--out", tmp_path / "eval") == 0
+    assert "SRCNN beats bicubic on" in capsys.readouterr().out
+    source = tmp_path / "in.png"
+    save_image(str(source), smooth_image(3, 40, 30, seed=4))
+    assert superres("upscale", source, tmp_path / "out.png", "--model", model) == 0
+    assert load_image(str(tmp_path / "out.png")).shape == (3, 80, 60)

@@ -1,13 +1,16 @@
 """Image operations of the super-resolution application, on float tensors in [0, 1]: colour
-conversion, bicubic resizing, derivative images, patch extraction and merging, PSNR."""
+conversion, bicubic resizing (torch's and MATLAB's), derivative images, patch extraction and merging
+(whole or streamed), PSNR and the evaluation protocols."""
 from .colour import rgb_to_ycbcr, ycbcr_to_rgb
 from .derivatives import DERIVATIVE_NAMES, derivative_images
-from .patches import extract_patches, merge_patches, random_patches
+from .patches import StreamingMerge, extract_patches, merge_patches, random_patches
 from .psnr import psnr
-from .resize import bicubic_resize, crop_to_multiple, downscale, upscale
+from .resize import KERNELS, bicubic_resize, crop_to_multiple, downscale, upscale, upscale_rows
 
 __all__ = [
     "DERIVATIVE_NAMES",
+    "KERNELS",
+    "StreamingMerge",
     "bicubic_resize",
     "crop_to_multiple",
     "derivative_images",
@@ -18,5 +21,6 @@ __all__ = [
     "random_patches",
     "rgb_to_ycbcr",
     "upscale",
+    "upscale_rows",
     "ycbcr_to_rgb",
 ]

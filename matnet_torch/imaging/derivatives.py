@@ -12,25 +12,21 @@ from torch.nn import functional as F
 
 DERIVATIVE_NAMES = ("dI/dx", "dI/dy", "d2I/dx2", "d2I/dy2")
 
-_FIRST = (-0.5, 0.0, 0.5)
-_SECOND = (1.0, -2.0, 1.0)
-
-
-def _filters() -> torch.Tensor:
-    """The four 3×3 kernels in the order of DERIVATIVE_NAMES, as conv2d weights (4, 1, 3, 3)."""
-    kernels = torch.zeros(4, 1, 3, 3, dtype=torch.float64)
-    kernels[0, 0, 1, :] = torch.tensor(_FIRST)
-    kernels[1, 0, :, 1] = torch.tensor(_FIRST)
-    kernels[2, 0, 1, :] = torch.tensor(_SECOND)
-    kernels[3, 0, :, 1] = torch.tensor(_SECOND)
-    return kernels
-
 
 def derivative_images(image: torch.Tensor) -> torch.Tensor:
-    """(..., H, W) → (..., 4, H, W): ∂/∂x, ∂/∂y, ∂²/∂x², ∂²/∂y² of each image (DERIVATIVE_NAMES)."""
+    """(..., H, W) → (..., 4, H, W): ∂/∂x, ∂/∂y, ∂²/∂x², ∂²/∂y² of each image (DERIVATIVE_NAMES).
+
+    Elementwise differences of shifted copies, so that each value depends on its 3×3 neighbourhood
+    only and a band of rows computed alone (with its neighbour rows) equals those rows of the whole.
+    """
     if image.dim() < 2 or image.size(-1) == 0 or image.size(-2) == 0:
         raise ValueError(f"derivative_images: expected a non-empty image (..., H, W), got shape {tuple(image.shape)}")
     leading, (height, width) = image.shape[:-2], image.shape[-2:]
-    batch = F.pad(image.reshape(-1, 1, height, width), (1, 1, 1, 1), mode="replicate")
-    derivatives = F.conv2d(batch, _filters().to(image))
+    padded = F.pad(image.reshape(-1, 1, height, width), (1, 1, 1, 1), mode="replicate")[:, 0]
+    centre = padded[:, 1:-1, 1:-1]
+    left, right = padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]
+    above, below = padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]
+    derivatives = torch.stack(
+        [(right - left) * 0.5, (below - above) * 0.5, right - 2.0 * centre + left, below - 2.0 * centre + above], dim=1
+    )
     return derivatives.reshape(*leading, 4, height, width)

@@ -74,3 +74,64 @@ def merge_patches(patches: torch.Tensor, image_shape: Sequence[int], stride: int
     counts = F.fold(torch.ones_like(columns[:, : size * size]), extended, kernel_size=size, stride=stride)
     merged = (sums / counts)[0, :, :height, :width]
     return merged.reshape(*leading, height, width)
+
+
+def _coverage(length: int, size: int, stride: int) -> torch.Tensor:
+    """How many grid windows (starts 0, stride, … ≤ length − size) cover each of ``length`` positions."""
+    starts = torch.arange(0, length - size + 1, stride)
+    marks = torch.zeros(length + 1)
+    marks.index_add_(0, starts, torch.ones(len(starts)))
+    marks.index_add_(0, starts + size, -torch.ones(len(starts)))
+    return marks.cumsum(0)[:length]
+
+
+class StreamingMerge:
+    """``merge_patches`` for a grid delivered one or more grid rows at a time, top to bottom, that
+    hands out each image row once no later patch covers it: memory for ``size`` rows of sums, not
+    the image.
+
+    A pixel is Σ (patch values over it) / (number of patches over it). The sums are accumulated grid
+    row by grid row, in order of the patch's top row, so the result does not depend on how the rows
+    are grouped into calls; it equals ``merge_patches`` up to the order of those additions. The
+    count over (r, c) is the product of the windows covering row r and those covering column c.
+    """
+
+    def __init__(self, image_shape: Sequence[int], size: int, stride: int, dtype: torch.dtype = torch.float32):
+        height, width = image_shape
+        if stride > size:
+            raise ValueError(f"StreamingMerge: stride {stride} larger than the patch size {size} leaves pixels uncovered")
+        extra_rows, extra_columns = _grid_extension("StreamingMerge", height, width, size, stride)
+        self.height, self.width, self.size, self.stride = height, width, size, stride
+        self.extended = (height + extra_rows, width + extra_columns)
+        self.grid = ((self.extended[0] - size) // stride + 1, (self.extended[1] - size) // stride + 1)
+        self._row_counts = _coverage(self.extended[0], size, stride).to(dtype)
+        self._column_counts = _coverage(self.extended[1], size, stride)[:width].to(dtype)
+        self._sums = torch.zeros(size, self.extended[1], dtype=dtype)  # rows top … top + size − 1
+        self._top = 0  # image row of the next grid row's patches
+
+    def add(self, patches: torch.Tensor) -> Tuple[int, torch.Tensor]:
+        """``patches`` (k·grid columns, size, size): the next k grid rows, row by row. Returns (first
+        row, rows (n, W)) of the image finished by them: n = k·stride rows, all the rest after the
+        last grid row, none beyond the image."""
+        columns = self.grid[1]
+        if patches.dim() != 3 or patches.size(0) % columns or patches.shape[1:] != (self.size, self.size):
+            raise ValueError(
+                f"StreamingMerge.add: expected whole grid rows of {columns} patches (k·{columns}, {self.size}, "
+                f"{self.size}), got shape {tuple(patches.shape)}"
+            )
+        rows = patches.size(0) // columns
+        # Each grid row folded on its own: (rows, size·size, columns) → (rows, 1, size, extended width).
+        slabs = F.fold(patches.reshape(rows, columns, -1).mT.to(self._sums.dtype), (self.size, self.extended[1]),
+                       kernel_size=self.size, stride=self.stride)[:, 0]
+        first, finished = self._top, []
+        for slab in slabs:
+            self._sums += slab
+            last = self._top + self.stride >= self.extended[0] - self.size + 1
+            done = self.size if last else self.stride
+            finished.append(self._sums[:done].clone())
+            self._sums = torch.cat([self._sums[done:], self._sums.new_zeros(done, self.extended[1])])
+            self._top += done
+        sums = torch.cat(finished)[:, : self.width]
+        counts = self._row_counts[first : first + len(sums), None] * self._column_counts
+        keep = max(0, min(len(sums), self.height - first))
+        return first, (sums / counts)[:keep]

@@ -19,14 +19,14 @@ How X¹ is used is an ``Encoding``:
                  estimate is then bicubic + (X̂¹ − ½) / gain. Through a 10×10 hidden matrix the detail
                  fits where the whole image does not.
 """
-from typing import List, NamedTuple, Tuple
+from typing import Iterator, List, NamedTuple, Tuple
 
 import torch
 from torch import nn
 
 from .derivatives import derivative_images
-from .patches import extract_patches, merge_patches, random_patches
-from .resize import crop_to_multiple, downscale, upscale
+from .patches import StreamingMerge, random_patches
+from .resize import crop_to_multiple, downscale, upscale, upscale_rows
 
 MODALITY_NAMES = ("image", "dI/dx", "dI/dy", "d2I/dx2", "d2I/dy2")
 MODALITIES = len(MODALITY_NAMES)
@@ -51,22 +51,23 @@ def feature_images(upscaled: torch.Tensor) -> torch.Tensor:
     return 0.5 + _DERIVATIVE_SCALES.to(derivatives).view(4, 1, 1) * derivatives
 
 
-def low_resolution_pair(truth: torch.Tensor, scale: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(truth cropped to sides divisible by s, its bicubic downscaling by 1/s, that upscaled back by s)."""
+def low_resolution_pair(truth: torch.Tensor, scale: int, kernel: str = "pytorch") -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(truth cropped to sides divisible by s, its bicubic downscaling by 1/s, that upscaled back by s),
+    both resizings with the bicubic ``kernel`` (``resize.KERNELS``)."""
     truth = crop_to_multiple(truth, scale)
-    low = downscale(truth, scale)
-    return truth, low, upscale(low, scale)
+    low = downscale(truth, scale, kernel)
+    return truth, low, upscale(low, scale, kernel)
 
 
 def training_patches(
-    truth: torch.Tensor, scale: int, size: int, count: int, generator: torch.Generator
+    truth: torch.Tensor, scale: int, size: int, count: int, generator: torch.Generator, kernel: str = "pytorch"
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """``count`` random patch positions of one high-resolution luminance image (H, W).
 
     Returns (modalities (count, 5, size, size): truth, X²…X⁵; bicubic (count, size, size): the
     bicubic-upscaled patch at the same positions, the X¹ of inference).
     """
-    truth, _, upscaled = low_resolution_pair(truth, scale)
+    truth, _, upscaled = low_resolution_pair(truth, scale, kernel)
     stack = torch.cat([truth.unsqueeze(0), feature_images(upscaled), upscaled.unsqueeze(0)])
     patches = random_patches(stack, size, count, generator)
     return patches[:, :MODALITIES], patches[:, MODALITIES]
@@ -88,28 +89,67 @@ def modality_list(patches: torch.Tensor) -> List[torch.Tensor]:
     return list(patches.unbind(1))
 
 
+def _windows(modalities: torch.Tensor, size: int, stride: int) -> List[torch.Tensor]:
+    """(5, rows, W) with (rows − size) a multiple of the stride → per modality its patches of the
+    grid, row by row, each (L, size, size) contiguous: one copy of the pixels, no intermediate."""
+    extra_columns = (-(modalities.size(-1) - size)) % stride  # the grid's extension (``patches``)
+    if extra_columns:
+        modalities = torch.cat([modalities, modalities[..., -1:].expand(-1, -1, extra_columns)], dim=-1)
+    grid = modalities.unfold(1, size, stride).unfold(2, size, stride)  # (5, grid rows, grid columns, size, size)
+    return [windows.reshape(-1, size, size) for windows in grid]
+
+
+def _modality_rows(low: torch.Tensor, scale: int, start: int, stop: int, kernel: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(bicubic rows start … stop − 1 of the ×s image (n, W), the five centred modalities of those
+    rows (5, n, W)) from the low-resolution image alone: the derivatives read one row either side."""
+    height = scale * low.size(-2)
+    first, last = max(0, start - 1), min(height, stop + 1)
+    upscaled = upscale_rows(low, scale, first, last, kernel)
+    features = feature_images(upscaled)[:, start - first : stop - first]
+    upscaled = upscaled[start - first : stop - first]
+    return upscaled, torch.cat([upscaled.unsqueeze(0), features]) - 0.5
+
+
 @torch.no_grad()
-def super_resolve(
+def super_resolve_rows(
     model: nn.Module,
     low: torch.Tensor,
     scale: int,
     size: int,
     encoding: Encoding = Encoding(),
     stride: int = 1,
-    batch_size: int = 4096,
-) -> torch.Tensor:
-    """The ×s luminance estimate (s·h, s·w) of a low-resolution luminance image ``low`` (h, w).
+    kernel: str = "pytorch",
+    batch_size: int = 8192,
+) -> Iterator[Tuple[int, torch.Tensor]]:
+    """The ×s luminance estimate of a low-resolution luminance image ``low`` (h, w), as bands of rows:
+    yields (first row, rows (n, s·w)) top to bottom until all s·h rows are out.
 
-    Every sliding-window patch (``stride`` apart) of the bicubic-upscaled image and of its feature
-    images, centred, goes through ``model`` (a ``MultimodalMatNetAutoencoder``) in batches; the
-    reconstructions X̂¹ are merged by averaging where they overlap, decoded (``Encoding``) and
-    clamped to [0, 1].
+    Every sliding-window patch (``stride`` ≤ ``size`` apart; the grid as ``extract_patches``) of the
+    bicubic-upscaled image and of its feature images, centred, goes through the encoder and the image
+    modality's decoder of ``model`` (a ``MultimodalMatNetAutoencoder``; the other decoders are not
+    needed), whole grid rows of about ``batch_size`` patches at a time; the reconstructions X̂¹ are
+    averaged where they overlap (``StreamingMerge``), decoded (``Encoding``) and clamped to [0, 1]. Memory beyond ``low``
+    is that of one batch and a band of ``size`` rows, whatever the image size; the result does not
+    depend on ``batch_size`` as long as the model treats each patch on its own.
     """
-    upscaled = upscale(low, scale)
-    stack = torch.cat([upscaled.unsqueeze(0), feature_images(upscaled)]) - 0.5
-    patches = extract_patches(stack, size, stride)  # (L, 5, size, size)
-    outputs = torch.cat([model(modality_list(batch))[0][0] for batch in patches.split(batch_size)])
-    merged = merge_patches(outputs, upscaled.shape, stride)
-    if encoding.target == "detail":
-        merged = upscaled + (merged - 0.5) / encoding.detail_gain
-    return merged.clamp(0.0, 1.0)
+    height, width = scale * low.size(-2), scale * low.size(-1)
+    merge = StreamingMerge((height, width), size, stride, low.dtype)
+    rows_per_batch = max(1, batch_size // merge.grid[1])
+    for grid_row in range(0, merge.grid[0], rows_per_batch):
+        rows = min(rows_per_batch, merge.grid[0] - grid_row)
+        top, bottom = grid_row * stride, (grid_row + rows - 1) * stride + size  # rows of the extended grid
+        upscaled, modalities = _modality_rows(low, scale, top, min(bottom, height), kernel)
+        if bottom > height:  # the grid's extension repeats the last row
+            modalities = torch.cat([modalities, modalities[:, -1:].expand(-1, bottom - height, -1)], dim=1)
+        outputs = model.decoders[0](model.encode(_windows(modalities, size, stride)))  # X̂¹ only
+        first, merged = merge.add(outputs)
+        if encoding.target == "detail":
+            merged = upscaled[first - top : first - top + len(merged)] + (merged - 0.5) / encoding.detail_gain
+        yield first, merged.clamp(0.0, 1.0)
+
+
+def super_resolve(model: nn.Module, low: torch.Tensor, scale: int, size: int, encoding: Encoding = Encoding(),
+                  stride: int = 1, kernel: str = "pytorch", batch_size: int = 8192) -> torch.Tensor:
+    """The whole (s·h, s·w) estimate of ``super_resolve_rows``."""
+    bands = super_resolve_rows(model, low, scale, size, encoding, stride, kernel, batch_size)
+    return torch.cat([rows for _, rows in bands])

@@ -8,19 +8,24 @@ import argparse
 import math
 from typing import Any, Dict
 
+from torch import nn
+
+from ...imaging.protocol import PROTOCOLS, Protocol, protocol
 from ...imaging.superresolution import IMAGE_INPUTS, MODALITIES, TARGETS, Encoding
 from ...nn import MultimodalMatNetAutoencoder
 from ..common.optimization import OPTIMIZERS, SCHEDULES
 from ..common.options import matrix_size, require
+from .cnn_control import MARGIN, SRCNN
 
 CHECKPOINT_KIND = "superres"
 CHECKPOINT_NAME = "checkpoint.pt"
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+ARCHITECTURES = ("matnet", "srcnn")
 
 # Per-optimizer defaults for --lr and --batch-size (experiments: docs/superres_results.md). LBFGS is a
 # large-batch method whose line search picks the step, so its lr is 1.
 DEFAULT_LR = {"sgd": 0.2, "adam": 0.01, "lbfgs": 1.0}
-DEFAULT_BATCH_SIZE = {"sgd": 100, "adam": 100, "lbfgs": 10000}
+DEFAULT_BATCH_SIZE = {"sgd": 100, "adam": 500, "lbfgs": 10000}
 
 # Options that may differ between a run and its --resume: where and how fast it runs, not what.
 RUNTIME_OPTIONS = ("out", "resume", "threads", "images")
@@ -29,11 +34,23 @@ RUNTIME_OPTIONS = ("out", "resume", "threads", "images")
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """Every option of ``train``; the defaults are the paper's protocol (section 4.2) where it gives one."""
     protocol = parser.add_argument_group("protocol (paper section 4.2)")
+    protocol.add_argument("--architecture", choices=ARCHITECTURES, default="matnet",
+                          help="matnet = the multimodal MatNet autoencoder (the paper); srcnn = the CNN control, "
+                               "SRCNN 9-1-5 on the bicubic image (matnet_torch.apps.superres.cnn_control), trained "
+                               "on the same patches and targets; the MatNet options below do not apply to it")
     protocol.add_argument("--scale", type=int, default=2, help="upscaling factor s")
+    protocol.add_argument("--protocol", choices=tuple(PROTOCOLS), default="literature",
+                          help="how the low-resolution training images are made and which luminance the network "
+                               "works on (matnet_torch.imaging.protocol): literature = MATLAB imresize bicubic and "
+                               "BT.601 studio-swing Y, as eval scores by default; pytorch = torch's bicubic and "
+                               "full-range Y")
     protocol.add_argument("--patch-size", type=int, default=15, help="side of the square patches (every modality)")
-    protocol.add_argument("--hidden", type=matrix_size, default=(10, 10), metavar="RxC", help="size of the hidden matrix H")
+    protocol.add_argument("--hidden", type=matrix_size, default=(20, 20), metavar="RxC",
+                          help="size of the hidden matrix H (the paper: 10x10)")
     protocol.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid",
-                          help="σ of the encoder and the decoders")
+                          help="σ of the encoder (and of the decoders unless --decoder-activation)")
+    protocol.add_argument("--decoder-activation", choices=ACTIVATIONS, default=None,
+                          help="σ of the decoders (default: --activation)")
     protocol.add_argument("--weight-decay", type=float, default=0.001, metavar="LAMBDA",
                           help="λ of λ Σ_j (‖U_j‖² + ‖V_j‖² + ‖R_j‖² + ‖S_j‖²)")
     protocol.add_argument("--sparsity-target", type=float, default=0.05, metavar="RHO",
@@ -70,14 +87,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                    "50%% and 75%% of the epochs) or constant")
     optimisation.add_argument("--batch-size", type=int, default=None,
                               help=f"patches per step; default per optimizer: {DEFAULT_BATCH_SIZE}")
-    optimisation.add_argument("--epochs", type=int, default=100, help="passes over the training patches")
+    optimisation.add_argument("--epochs", type=int, default=20, help="passes over the training patches")
 
     run = parser.add_argument_group("run")
     run.add_argument("--images", default=None,
                      help="folder of high-resolution training images (every image file in it); default: the "
                           "training photographs shipped with scikit-image (matnet_torch.data.skimage_photos)")
     run.add_argument("--seed", type=int, default=0, help="seeds the patch positions, initialisation and shuffling")
-    run.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    run.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's default)")
     run.add_argument("--out", default="runs/superres", help="model directory: checkpoint.pt, metrics.json, figures")
     run.add_argument("--resume", action="store_true",
                      help="continue the run saved in --out from its last completed epoch (same options; only "
@@ -86,10 +103,15 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 def validate(config: Dict[str, Any]) -> None:
     """UsageError naming the option for every value that cannot give a meaningful run."""
-    for name in ("scale", "patches", "epochs", "batch_size", "threads"):
+    for name in ("scale", "patches", "epochs", "batch_size"):
         require(config, name, config[name] >= 1, "a positive integer")
+    require(config, "threads", config["threads"] is None or config["threads"] >= 1, "a positive integer")
     require(config, "scale", config["scale"] >= 2, "an integer >= 2")
     require(config, "patch_size", config["patch_size"] >= 3, "an integer >= 3")
+    if config["architecture"] == "srcnn":
+        require(config, "patch_size", config["patch_size"] > 2 * MARGIN, f"an integer > {2 * MARGIN} with --architecture srcnn")
+        require(config, "target", config["target"] == "detail", "detail with --architecture srcnn")
+        require(config, "image_input", config["image_input"] == "bicubic", "bicubic with --architecture srcnn")
     for name in ("intensity_scale", "detail_gain"):
         require(config, name, math.isfinite(config[name]) and config[name] > 0, "a finite number > 0")
     require(config, "lr", math.isfinite(config["lr"]) and config["lr"] > 0, "a finite number > 0")
@@ -113,15 +135,25 @@ def config_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return config
 
 
-def build_model(config: Dict[str, Any]) -> MultimodalMatNetAutoencoder:
-    """The autoencoder of ``config``: five patch-size square modalities into one hidden matrix."""
+def build_model(config: Dict[str, Any]) -> nn.Module:
+    """The network of ``config``: the autoencoder, five patch-size square modalities into one hidden
+    matrix, or the SRCNN control (models saved before --architecture existed are autoencoders)."""
+    if config.get("architecture", "matnet") == "srcnn":
+        return SRCNN()
     size = config["patch_size"]
-    return MultimodalMatNetAutoencoder([(size, size)] * MODALITIES, tuple(config["hidden"]), config["activation"])
+    return MultimodalMatNetAutoencoder([(size, size)] * MODALITIES, tuple(config["hidden"]), config["activation"],
+                                       config.get("decoder_activation"))
 
 
 def encoding(config: Dict[str, Any]) -> Encoding:
     """How the image modality X¹ is trained and decoded under ``config``."""
     return Encoding(config["image_input"], config["target"], config["detail_gain"])
+
+
+def training_protocol(config: Dict[str, Any]) -> Protocol:
+    """The protocol the model was trained under: its bicubic kernel and luminance (models saved before
+    the option existed were trained under "pytorch")."""
+    return protocol(config.get("protocol", "pytorch"))
 
 
 def objective_weights(config: Dict[str, Any]) -> Dict[str, float]:

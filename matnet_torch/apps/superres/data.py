@@ -6,9 +6,9 @@ import torch
 
 from ...data.images import ImageDataError, image_files, load_image
 from ...data.skimage_photos import skimage_photographs
-from ...imaging import rgb_to_ycbcr
+from ...imaging.protocol import Protocol, eight_bit, to_ycbcr
 from ...imaging.superresolution import training_pairs, training_patches
-from .config import encoding
+from .config import encoding, training_protocol
 
 
 def image_paths(folder: Optional[str], split: str) -> List[str]:
@@ -16,9 +16,10 @@ def image_paths(folder: Optional[str], split: str) -> List[str]:
     return skimage_photographs(split) if folder is None else image_files(folder)
 
 
-def luminance(image: torch.Tensor) -> torch.Tensor:
-    """(H, W): a grey image's only channel, or Y of an RGB image's YCbCr."""
-    return image[0] if image.size(0) == 1 else rgb_to_ycbcr(image)[0]
+def luminance(image: torch.Tensor, protocol: Protocol) -> torch.Tensor:
+    """(H, W): the luminance of a grey or RGB image under ``protocol``, rounded to 8 bits if it says so."""
+    values = to_ycbcr(image, protocol.studio_swing)[0]
+    return eight_bit(values) if protocol.eight_bit else values
 
 
 def check_size(path: str, image: torch.Tensor, minimum: int, purpose: str) -> None:
@@ -36,16 +37,17 @@ def training_set(paths: List[str], config: Dict[str, Any]) -> Tuple[torch.Tensor
     uniformly random positions within it: large images with wide flat areas (the retina's and the
     Hubble field's black) would otherwise supply most of the patches.
     """
-    scale, size = config["scale"], config["patch_size"]
+    scale, size, protocol = config["scale"], config["patch_size"], training_protocol(config)
     images = []
     for path in paths:
-        image = luminance(load_image(path))
+        image = luminance(load_image(path), protocol)
         check_size(path, image, scale * -(-size // scale), f"training with --patch-size {size} at --scale {scale}")
         images.append(image)
     share, extra = divmod(config["patches"], len(images))
     counts = [share + (index < extra) for index in range(len(images))]
     generator = torch.Generator().manual_seed(config["seed"])
-    patches = [training_patches(image, scale, size, count, generator) for image, count in zip(images, counts) if count]
+    patches = [training_patches(image, scale, size, count, generator, protocol.kernel)
+               for image, count in zip(images, counts) if count]
     modalities, bicubic = (torch.cat(parts) for parts in zip(*patches))
     return training_pairs(modalities, bicubic, encoding(config))
 

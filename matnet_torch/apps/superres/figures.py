@@ -14,16 +14,16 @@ def _zoom_box(height: int, width: int, scale: int):
     return (height - side) // 2 // scale * scale, (width - side) // 2 // scale * scale, side
 
 
-def plot_comparison(path: str, name: str, low: torch.Tensor, truth: torch.Tensor, matnet: torch.Tensor,
+def plot_comparison(path: str, name: str, network: str, low: torch.Tensor, truth: torch.Tensor, matnet: torch.Tensor,
                     bicubic: torch.Tensor, matnet_psnr: float, bicubic_psnr: float, scale: int) -> None:
-    """Low-resolution input, truth, MatNet and bicubic side by side, images (C, H, W) in [0, 1]; below
-    them, the same four enlarged at the image's centre."""
+    """Low-resolution input, truth, the network's (``network``: its name) and bicubic's upscaling side
+    by side, images (C, H, W) in [0, 1]; below them, the same four enlarged at the image's centre."""
     height, width = truth.shape[-2:]
     figure, axes = grid(2, 4, (4.0, 4.0 * height / width + 0.4))
     panels = [
         (low, scale, f"input {low.shape[-2]}×{low.shape[-1]}"),
         (truth, 1, f"truth {height}×{width}"),
-        (matnet, 1, f"MatNet ×{scale}: {matnet_psnr:.2f} dB"),
+        (matnet, 1, f"{network} ×{scale}: {matnet_psnr:.2f} dB"),
         (bicubic, 1, f"bicubic ×{scale}: {bicubic_psnr:.2f} dB"),
     ]
     top, left, side = _zoom_box(height, width, scale)
@@ -31,7 +31,7 @@ def plot_comparison(path: str, name: str, low: torch.Tensor, truth: torch.Tensor
         show_image(axes[0][column], image, title)
         crop = image[..., top // factor : (top + side) // factor, left // factor : (left + side) // factor]
         show_image(axes[1][column], crop, f"centre {side // factor}×{side // factor}, enlarged")
-    save_figure(figure, path, f"{name}: luminance PSNR, MatNet {matnet_psnr - bicubic_psnr:+.2f} dB over bicubic")
+    save_figure(figure, path, f"{name}: luminance PSNR, {network} {matnet_psnr - bicubic_psnr:+.2f} dB over bicubic")
 
 
 def plot_weights(model: MultimodalMatNetAutoencoder, path: str) -> None:

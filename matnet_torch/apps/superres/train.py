@@ -1,7 +1,7 @@
 """``train``: sample training patches, train the autoencoder, write the model directory.
 
 Writes to --out: checkpoint.pt after every epoch, then metrics.json (training time, configuration,
-per-epoch losses) and weights.png (the learned U_j, V_j, R_j, S_j).
+per-epoch losses) and, for the autoencoder, weights.png (the learned U_j, V_j, R_j, S_j).
 """
 import argparse
 import json
@@ -9,6 +9,7 @@ import os
 
 import torch
 
+from ...nn import MultimodalMatNetAutoencoder
 from ...nn.models import parameter_count
 from ..common.cli import output_directory
 from .config import add_training_options, build_model, config_from_args
@@ -28,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    torch.set_num_threads(config["threads"])
+    if config["threads"] is not None:
+        torch.set_num_threads(config["threads"])
     output_directory(config["out"])
     paths = image_paths(config["images"], "train")
     inputs, targets = training_set(paths, config)
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     result = fit(model, inputs, targets, config)
     metrics = {
         "train_seconds": result["train_seconds"],
+        "train_cpu_seconds": result["train_cpu_seconds"],
         "seconds_per_epoch": result["train_seconds"] / config["epochs"],
         "params": parameter_count(model),
         "training_images": image_names(paths),
@@ -48,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     }
     with open(os.path.join(config["out"], "metrics.json"), "w") as file:
         json.dump(metrics, file, indent=2)
-    plot_weights(model, os.path.join(config["out"], "weights.png"))
-    print(f"train time: {result['train_seconds']:.1f} s ({metrics['seconds_per_epoch']:.2f} s per epoch)")
+    if isinstance(model, MultimodalMatNetAutoencoder):
+        plot_weights(model, os.path.join(config["out"], "weights.png"))
+    print(f"train time: {result['train_seconds']:.1f} s ({metrics['seconds_per_epoch']:.2f} s per epoch), "
+          f"{result['train_cpu_seconds']:.1f} s CPU on {torch.get_num_threads()} thread(s)")
     print(f"model directory: {config['out']}")
     return 0

@@ -7,20 +7,26 @@ import time
 from typing import Any, Dict, Tuple
 
 import torch
+from torch import nn
 
 from ...imaging.superresolution import modality_list
-from ...nn import MultimodalMatNetAutoencoder
 from ..common.cli import ToolError
 from ..common.progress import progress_bar
 from ..common.training_state import save_training_state, start_training
 from ..common.training_step import Step, training_step
+from .cnn_control import SRCNN, srcnn_reconstruction
 from .config import CHECKPOINT_KIND, CHECKPOINT_NAME, RUNTIME_OPTIONS, objective_weights
 
 TERMS = ("total", "reconstruction", "weight_decay", "sparsity")
 
 
-def objective(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(the paper's objective, its terms as one tensor in the order of TERMS) on one batch (N, 5, p, q)."""
+def objective(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(the objective, its terms as one tensor in the order of TERMS) on one batch (N, 5, p, q): the
+    paper's for the autoencoder; for the SRCNN control its reconstruction term alone."""
+    if isinstance(model, SRCNN):
+        reconstruction = srcnn_reconstruction(model, inputs, targets)
+        zero = reconstruction.new_zeros(())
+        return reconstruction, torch.stack([reconstruction, reconstruction, zero, zero])
     loss = model.loss(modality_list(inputs), modality_list(targets), **objective_weights(config))
     return loss.total, torch.stack(list(loss))
 
@@ -41,17 +47,18 @@ def train_epoch(step: Step, inputs: torch.Tensor, targets: torch.Tensor, config:
     return dict(zip(TERMS, (sums / seen).tolist()))
 
 
-def fit(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Dict[str, Any]:
+def fit(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, config: Dict[str, Any]) -> Dict[str, Any]:
     """Trains ``model`` for config["epochs"] epochs, or what remains of them with config["resume"].
 
-    Returns {"history": one dict per epoch, "train_seconds": wall time of all epochs, resumed runs included}.
+    Returns {"history": one dict per epoch, "train_seconds": wall time of all epochs, resumed runs
+    included, "train_cpu_seconds": the CPU time of this process's threads over those epochs}.
     """
     path = os.path.join(config["out"], CHECKPOINT_NAME)
     state, history, train_seconds = start_training(path, CHECKPOINT_KIND, model, config, RUNTIME_OPTIONS)
     optimizer = state.optimizer
     step = training_step(lambda x, y: objective(model, x, y, config), optimizer)
     for epoch in range(len(history) + 1, config["epochs"] + 1):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         lr = float(optimizer.param_groups[0]["lr"])
         model.train()
         terms = train_epoch(step, inputs, targets, config, state.generator, f"epoch {epoch}/{config['epochs']}")
@@ -61,13 +68,15 @@ def fit(model: MultimodalMatNetAutoencoder, inputs: torch.Tensor, targets: torch
         state.scheduler.step()
         record = {"epoch": epoch, "lr": lr, **{f"loss_{term}": value for term, value in terms.items()}}
         record["seconds"] = time.perf_counter() - started
+        record["cpu_seconds"] = time.process_time() - cpu_started
         train_seconds += record["seconds"]
         history.append(record)
         print(
             f"epoch {epoch:3d}/{config['epochs']}  lr {lr:.3g}  loss {terms['total']:.4g} (reconstruction "
             f"{terms['reconstruction']:.4g}, weight decay {terms['weight_decay']:.3g}, sparsity {terms['sparsity']:.3g})  "
-            f"{record['seconds']:.1f} s",
+            f"{record['seconds']:.1f} s ({record['cpu_seconds']:.1f} s CPU)",
             flush=True,
         )
         save_training_state(path, CHECKPOINT_KIND, state, epoch, config, history, train_seconds)
-    return {"history": history, "train_seconds": train_seconds}
+    return {"history": history, "train_seconds": train_seconds,
+            "train_cpu_seconds": sum(record.get("cpu_seconds", 0.0) for record in history)}
