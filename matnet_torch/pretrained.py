@@ -1,9 +1,9 @@
-"""Trained models shipped with matnet_torch, ready to use without training.
+"""Trained models shipped with matnet_torch, ready to use without training::
 
     import matnet_torch.pretrained as pretrained
     pretrained.available()                 # ["mnist"]
     model = pretrained.load("mnist")       # the paper's MNIST net, trained, in eval mode
-    logits = model(images.float() / 255)   # images: uint8 (N, 28, 28) as load_mnist returns them
+    logits = model(images.float() / 255)   # images: uint8 (N, 28, 28), as from load_mnist
 
 From the command line, ``python -m matnet_torch.pretrained`` lists them with their files and
 recorded results, and ``python -m matnet_torch.evaluate --pretrained mnist`` re-evaluates one.
@@ -12,7 +12,7 @@ Each model is one small file in ``matnet_torch/pretrained_models/``, in the appl
 format (``matnet_torch.apps.common.checkpoint``: data only, read with ``torch.load(weights_only=True)``,
 so loading never runs code). Its SHA-256 is written below, so the file is checked against this
 version of the package before it is read (besides the checkpoint's own checksum of its contents).
-The payload is that of the application's own checkpoints, without the optimiser's state:
+The payload is that of the application's own checkpoints, without the optimiser's state::
 
     {"epoch": int, "config": dict, "model": state_dict, "metrics": {"test_accuracy": float, ...}}
 
@@ -34,13 +34,20 @@ MODELS_DIR = Path(__file__).resolve().parent / "pretrained_models"
 class PretrainedModel(NamedTuple):
     """One shipped model: where its file is, what it must hash to, and how to rebuild the module."""
 
-    file: str  # in MODELS_DIR
-    sha256: str  # of the file
-    kind: str  # the checkpoint kind of the application that trained it
-    builder: str  # "module:function" turning the checkpoint payload into the nn.Module
-    evaluator: str  # "module:function" giving the metrics dict of a model, as recorded in the payload
+    #: The file's name in MODELS_DIR.
+    file: str
+    #: The SHA-256 of the file (hex).
+    sha256: str
+    #: The checkpoint kind of the application that trained it.
+    kind: str
+    #: The function that turns the checkpoint payload into the nn.Module, as ``module.path:function``.
+    builder: str
+    #: The function giving the metrics dict of a model as recorded in the payload, as ``module.path:function``.
+    evaluator: str
+    #: What the model is, in one line.
     summary: str
-    command: str  # how it was trained
+    #: The command that trained it.
+    command: str
 
 
 MODELS: Dict[str, PretrainedModel] = {

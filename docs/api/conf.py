@@ -25,6 +25,7 @@ release = version = matnet_torch.__version__
 rst_epilog = f"""
 .. |activations| replace:: ``{matnet_torch.ACTIVATIONS}``
 .. |derivative_names| replace:: ``{matnet_torch.imaging.DERIVATIVE_NAMES}``
+.. |kernels| replace:: ``{matnet_torch.imaging.KERNELS}``
 """
 
 extensions = [
