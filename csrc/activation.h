@@ -22,8 +22,7 @@ enum class Activation : int { Identity = 0, Sigmoid = 1, Tanh = 2, Relu = 3 };
 // 2^k assembled in the exponent bits of two factors 2^⌊k/2⌋ · 2^(k−⌊k/2⌋), each a normal float, so
 // that the product underflows gradually to the subnormals and 0 (z < −87.3) and overflows to +inf
 // (z > 88.72) exactly as e^z does in float. z is clamped to [−104, 89] (e^z is 0 and +inf beyond).
-// NaN takes its own path: k is taken as 0 (a NaN converted to int would be undefined behaviour)
-// and the NaN reaches the result through r.
+// NaN stays NaN: it reaches the result through r (k is read from bits, never converted from a NaN).
 MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
   // Each clamp keeps z when it is NaN, in the operand order of the SSE max and min instructions.
   // GCC 12 still vectorises the pair as compares and blends, not max/min (checked in the AVX2
@@ -34,9 +33,15 @@ MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
   // k = t rounded to the nearest integer: adding and subtracting 1.5·2²³ leaves no fraction bits
   // for |t| < 2²². No branch and no conversion per sign, so it costs two additions in a vector.
   // (Only under IEEE arithmetic, as setup.py builds: -ffast-math would fold the pair to t.)
-  const float rounded = (t + 12582912.0f) - 12582912.0f;
-  const float k_float = rounded == rounded ? rounded : 0.0f;  // in [−150, 128]; 0 for NaN
-  const int k = static_cast<int>(k_float);
+  // k as an integer from the same sum's bits: t + 1.5·2²³ lies in [2²³, 2²⁴), where a float's
+  // mantissa bits count whole units, so its bits minus those of 1.5·2²³ are k. Unlike a float to
+  // int conversion this is defined for every t: for NaN, k is some integer and the NaN reaches
+  // the result through r. No select on NaN either: GCC 12 duplicates the whole polynomial for one.
+  const float shifted = t + 12582912.0f;
+  const float k_float = shifted - 12582912.0f;  // in [−150, 128]
+  unsigned shifted_bits;
+  __builtin_memcpy(&shifted_bits, &shifted, sizeof(float));
+  const int k = static_cast<int>(shifted_bits - 0x4B400000u);
   const float r = z - k_float * 0.693359375f + k_float * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
