@@ -34,14 +34,15 @@ MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
   // for |t| < 2²². No branch and no conversion per sign, so it costs two additions in a vector.
   // (Only under IEEE arithmetic, as setup.py builds: -ffast-math would fold the pair to t.)
   // k as an integer from the same sum's bits: t + 1.5·2²³ lies in [2²³, 2²⁴), where a float's
-  // mantissa bits count whole units, so its bits minus those of 1.5·2²³ are k. Unlike a float to
-  // int conversion this is defined for every t: for NaN, k is some integer and the NaN reaches
-  // the result through r. No select on NaN either: GCC 12 duplicates the whole polynomial for one.
+  // mantissa bits count whole units, so its bits minus those of 1.5·2²³ are k, here modulo 2³²
+  // (unsigned). All integer work below is unsigned, so it is defined for every t: for NaN the bits
+  // are some integer and the NaN reaches the result through r. No select on NaN either: GCC 12
+  // duplicates the whole polynomial for one.
   const float shifted = t + 12582912.0f;
   const float k_float = shifted - 12582912.0f;  // in [−150, 128]
   unsigned shifted_bits;
   __builtin_memcpy(&shifted_bits, &shifted, sizeof(float));
-  const int k = static_cast<int>(shifted_bits - 0x4B400000u);
+  const unsigned k = shifted_bits - 0x4B400000u;
   const float r = z - k_float * 0.693359375f + k_float * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -50,10 +51,10 @@ MATNET_HOST_DEVICE inline float exp_polynomial(float z) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float e_r = p * r * r + r + 1.0f;
-  // ⌊k/2⌋ by an unsigned shift of k + 150 ≥ 0 (no shift of a negative value); both halves lie in
-  // [−75, 64], so the biased exponents k + 127 are positive and shifting them is well defined.
-  const int k_low = static_cast<int>(static_cast<unsigned>(k + 150) >> 1) - 75, k_high = k - k_low;
-  const unsigned bits_low = static_cast<unsigned>(k_low + 127) << 23, bits_high = static_cast<unsigned>(k_high + 127) << 23;
+  // ⌊k/2⌋ = ⌊(k + 150)/2⌋ − 75 with k + 150 ≥ 0, and k − ⌊k/2⌋, modulo 2³²: exact for k in
+  // [−150, 128], where both halves lie in [−75, 64] and their biased exponents k + 127 in [52, 191].
+  const unsigned k_low = ((k + 150u) >> 1) - 75u, k_high = k - k_low;
+  const unsigned bits_low = (k_low + 127u) << 23, bits_high = (k_high + 127u) << 23;
   float two_to_low, two_to_high;
   __builtin_memcpy(&two_to_low, &bits_low, sizeof(float));
   __builtin_memcpy(&two_to_high, &bits_high, sizeof(float));
