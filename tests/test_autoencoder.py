@@ -62,6 +62,51 @@ def test_loss_terms_match_their_formulas():
     torch.testing.assert_close(plain.total, sum((r - x).square().sum() for r, x in zip(reconstructions, xs)) / (2 * count))
 
 
+def test_reconstruction_weights_weight_each_modality_s_term():
+    model = MultimodalMatNetAutoencoder(IN_SHAPES, (5, 4)).double()
+    xs, targets = make_batch(seed=5), make_batch(seed=6)
+    reconstructions, _ = model(xs)
+    terms = [(r - t).square().sum() / (2 * len(t)) for r, t in zip(reconstructions, targets)]
+    weighted = model.loss(xs, targets, reconstruction_weights=[1.0, 0.0, 2.5])
+    torch.testing.assert_close(weighted.reconstruction, terms[0] + 2.5 * terms[2])
+    for weights in ([1.0, 1.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0]):
+        with pytest.raises(ValueError, match=r"MultimodalMatNetAutoencoder.loss: expected 3 reconstruction_weights >= 0, not all 0"):
+            model.loss(xs, targets, reconstruction_weights=weights)
+
+
+def test_shares_of_a_batch_sum_to_its_loss_and_gradient():
+    """Data parallelism in one process: shares of 3, 2 and 2 samples of a batch of 7, each with
+    batch_size=7 and a batch_mean that adds the other shares' activations to its own, give parts
+    share_reconstruction + (decay + sparsity)/3 whose values and gradients sum to the whole batch's.
+    The batch_mean stands for ``GlobalBatch.mean``'s all-reduce, whose backward sums the 3 processes'
+    gradients with respect to ρ̄ (equal, each process computing the same term): here 3 times the
+    share's own, so its value is the share's sum and its gradient 3 times that of the sum."""
+    model = MultimodalMatNetAutoencoder(IN_SHAPES, (5, 4)).double()
+    xs, targets = make_batch(7, seed=3), make_batch(7, seed=4)
+    weights = {"weight_decay": 0.01, "sparsity_target": 0.1, "sparsity_weight": 2.0}
+    whole = model.loss(xs, targets, **weights)
+    expected = torch.autograd.grad(whole.total, list(model.parameters()))
+    with torch.no_grad():
+        all_hidden = model.encode(xs)
+    shares = [slice(0, 3), slice(3, 5), slice(5, 7)]
+    total, gradients = 0.0, [torch.zeros_like(parameter) for parameter in model.parameters()]
+    for share in shares:
+        others = torch.cat([all_hidden[:share.start], all_hidden[share.stop:]]).sum(0)
+
+        def batch_mean(hidden, others=others):
+            own = hidden.sum(0)
+            return (len(shares) * own - (len(shares) - 1) * own.detach() + others) / 7
+
+        part = model.loss([x[share] for x in xs], [t[share] for t in targets], **weights, batch_size=7, batch_mean=batch_mean)
+        value = part.reconstruction + (part.weight_decay + part.sparsity) / len(shares)
+        total = total + value.detach()
+        for gradient, part_gradient in zip(gradients, torch.autograd.grad(value, list(model.parameters()))):
+            gradient += part_gradient
+    torch.testing.assert_close(total, whole.total.detach())
+    for gradient, reference_gradient in zip(gradients, expected):
+        torch.testing.assert_close(gradient, reference_gradient)
+
+
 def test_sparsity_needs_a_sigmoid_encoder_but_zero_beta_does_not():
     model = MultimodalMatNetAutoencoder(IN_SHAPES, (3, 3), activation="tanh")
     xs = [x.float() for x in make_batch()]

@@ -251,6 +251,10 @@ def test_matrix_regression_loss_by_hand():
     target = torch.tensor([[[1.0, 2.0]], [[3.0, 0.0]]])
     # ½‖·‖²_F per sample: ½·(1 + 4) = 2.5 and ½·9 = 4.5; mean over N = 2 samples: 3.5.
     torch.testing.assert_close(matrix_regression_loss(prediction, target), torch.tensor(3.5))
+    # a share of a global batch of 5 samples: (2.5 + 4.5) / 5
+    torch.testing.assert_close(matrix_regression_loss(prediction, target, batch_size=5), torch.tensor(1.4))
+    with pytest.raises(ValueError, match="matrix_regression_loss: batch_size must be a positive integer, got 0"):
+        matrix_regression_loss(prediction, target, batch_size=0)
 
 
 @pytest.mark.parametrize("prediction_shape, target_shape", [((2, 3, 2), (2, 2, 3)), ((2, 3, 2), (3, 2)), ((3,), (3,))])

@@ -3,9 +3,9 @@
     encoder   H = σ(Σ_j U_j X^j V_jᵀ + B)          one MultiMatNetLayer over the D modalities
     decoders  X̂^j = σ(R_j H S_jᵀ + C_j)            one MatNetLayer per modality
 
-trained on L = (1/2N) Σ_i Σ_j ‖X̂_i^j − X_i^j‖²_F + λ Σ (‖U_j‖² + ‖V_j‖² + ‖R_j‖² + ‖S_j‖²) + β KL(ρ ‖ ρ̄_H).
+trained on L = (1/2N) Σ_i Σ_j w_j ‖X̂_i^j − X_i^j‖²_F (w_j = 1 in the paper) + λ Σ (‖U_j‖² + ‖V_j‖² + ‖R_j‖² + ‖S_j‖²) + β KL(ρ ‖ ρ̄_H).
 """
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -93,6 +93,10 @@ class MultimodalMatNetAutoencoder(nn.Module):
         weight_decay: float = 0.0,
         sparsity_target: float = 0.05,
         sparsity_weight: float = 0.0,
+        *,
+        reconstruction_weights: Optional[Sequence[float]] = None,
+        batch_size: Optional[int] = None,
+        batch_mean: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     ) -> AutoencoderLoss:
         """The paper's objective on one batch (design.md §5), from one forward pass:
 
@@ -103,18 +107,35 @@ class MultimodalMatNetAutoencoder(nn.Module):
         ``targets`` T^j default to the inputs (a plain autoencoder); giving others trains a denoising
         one (inputs X^j, targets T^j). Biases are not decayed. A term with weight 0 is a zero tensor
         and is not computed (so β = 0 allows activations without values in (0, 1)).
+        ``reconstruction_weights`` [w_1, …, w_D] ≥ 0 weight each modality's reconstruction term,
+        (1/2N) Σ_i Σ_j w_j ‖X̂_i^j − T_i^j‖²_F (default: all 1, the paper's).
+
+        Data-parallel training (``apps.common.distributed``), where ``xs`` is one process's share of a
+        global batch of B samples: ``batch_size`` = B makes the reconstruction term the share's sum
+        over B (``losses.matrix_regression_loss``), the share's part of the global batch's mean;
+        ``batch_mean`` computes ρ̄ over the whole global batch (``GlobalBatch.mean``), since the KL
+        term is not linear in ρ̄. The weight decay and the sparsity term are then the global batch's
+        in full, and ``total`` their sum with this share's reconstruction part: a caller that adds the
+        parts of W processes takes 1/W of each of the two (``GlobalBatch.part_of``).
         """
         targets = xs if targets is None else targets
         if len(targets) != len(xs):
             raise ValueError(f"{type(self).__name__}.loss: expected {len(xs)} targets, got {len(targets)}")
+        weights = [1.0] * len(xs) if reconstruction_weights is None else list(reconstruction_weights)
+        if len(weights) != len(xs) or not all(weight >= 0 for weight in weights) or not any(weight > 0 for weight in weights):
+            raise ValueError(
+                f"{type(self).__name__}.loss: expected {len(xs)} reconstruction_weights >= 0, not all 0, got {weights}"
+            )
         reconstructions, hidden = self(xs)
         reconstruction = sum(
-            losses.matrix_regression_loss(output, target) for output, target in zip(reconstructions, targets)
+            weight * losses.matrix_regression_loss(output, target, batch_size)
+            for weight, output, target in zip(weights, reconstructions, targets) if weight > 0
         )
         zero = reconstruction.new_zeros(())
         decay = regularizers.weight_decay_penalty(self, weight_decay) if weight_decay > 0 else zero
         sparsity = (
-            regularizers.sparsity_penalty([hidden], sparsity_target, sparsity_weight, layers=self.hidden_layers)
+            regularizers.sparsity_penalty([hidden], sparsity_target, sparsity_weight, layers=self.hidden_layers,
+                                          batch_mean=batch_mean)
             if sparsity_weight > 0
             else zero
         )

@@ -11,7 +11,7 @@ target encoding, ½ + gain · (truth − bicubic), so the decoding, the objectiv
 ((1/2N) Σ ‖F − T‖² over those pixels) and the evaluation are MatNet's. At inference each band of
 rows is convolved with 6 rows of context either side, the image's edges repeated (replicate padding).
 """
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 from torch import nn
@@ -35,12 +35,13 @@ class SRCNN(nn.Module):
         return self.reconstruct(F.relu(self.map(F.relu(self.extract(centred)))))
 
 
-def srcnn_reconstruction(model: SRCNN, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """(1/2N) Σ ‖F − T‖² on training pairs (N, 5, p, q) (``training_pairs``): the image modality's
-    input X¹ and the centre of its target."""
+def srcnn_reconstruction(model: SRCNN, inputs: torch.Tensor, targets: torch.Tensor, batch_size: Optional[int] = None) -> torch.Tensor:
+    """(1/2B) Σ ‖F − T‖² on training pairs (N, 5, p, q) (``training_pairs``): the image modality's
+    input X¹ and the centre of its target; B = ``batch_size``, by default N (a share of a global
+    batch of B samples gets its part of the global batch's mean)."""
     prediction = model(inputs[:, :1])
     centre = targets[:, :1, MARGIN:-MARGIN, MARGIN:-MARGIN]
-    return 0.5 * (prediction - centre).square().sum() / len(inputs)
+    return 0.5 * (prediction - centre).square().sum() / (len(inputs) if batch_size is None else batch_size)
 
 
 @torch.no_grad()

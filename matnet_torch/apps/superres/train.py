@@ -1,5 +1,11 @@
 """``train``: sample training patches, train the autoencoder, write the model directory.
 
+    python -m matnet_torch.superres train --out runs/sr
+    torchrun --nproc_per_node=2 -m matnet_torch.superres train --out runs/sr   # several processes
+
+Under torchrun (gloo on the CPU) every process samples the same patches and trains on its share of
+every batch; the model is the one a single process trains (``common.distributed``).
+
 Writes to --out: checkpoint.pt after every epoch, then metrics.json (training time, configuration,
 per-epoch losses) and, for the autoencoder, weights.png (the learned U_j, V_j, R_j, S_j).
 """
@@ -11,7 +17,8 @@ import torch
 
 from ...nn import MultimodalMatNetAutoencoder
 from ...nn.models import parameter_count
-from ..common.cli import output_directory
+from ..common.cli import UsageError, output_directory
+from ..common.distributed import Processes, join_processes
 from .config import add_training_options, build_model, config_from_args
 from .data import image_names, image_paths, training_set
 from .figures import plot_weights
@@ -29,15 +36,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    processes = join_processes(torch.device("cpu"))
+    try:
+        return _train(config, processes)
+    finally:
+        processes.leave()
+
+
+def _train(config, processes: Processes) -> int:
     if config["threads"] is not None:
         torch.set_num_threads(config["threads"])
-    output_directory(config["out"])
+    if processes.world_size > 1 and config["optimizer"] == "lbfgs":
+        raise UsageError(f"--optimizer lbfgs runs on one process only, not {processes.world_size} (its line search "
+                         "would decide on each process's own part of the loss)")
     paths = image_paths(config["images"], "train")
     inputs, targets = training_set(paths, config)
+    processes.check_batches(config["batch_size"], len(inputs))
+    if processes.is_main:
+        output_directory(config["out"])  # after the checks of the data: a refused run leaves nothing behind
     torch.manual_seed(config["seed"])
     model = build_model(config)
-    print(f"model: {parameter_count(model)} parameters; training on {len(inputs)} patches of {len(paths)} images")
-    result = fit(model, inputs, targets, config)
+    if processes.is_main:
+        print(f"model: {parameter_count(model)} parameters; training on {len(inputs)} patches of {len(paths)} images"
+              + (f"; {processes.world_size} processes" if processes.world_size > 1 else ""))
+    result = fit(model, inputs, targets, config, processes)
+    if not processes.is_main:
+        return 0
     metrics = {
         "train_seconds": result["train_seconds"],
         "train_cpu_seconds": result["train_cpu_seconds"],
