@@ -218,6 +218,35 @@ def test_training_pairs(image_input, target):
     torch.testing.assert_close(targets[:, 0], expected)
 
 
+@pytest.mark.parametrize("image_input", ["truth", "bicubic"])
+def test_training_pairs_with_contrast_normalisation(image_input):
+    modalities = torch.rand(6, MODALITIES, 5, 5, dtype=torch.float64)
+    bicubic = torch.rand(6, 5, 5, dtype=torch.float64) * torch.linspace(0, 1, 6, dtype=torch.float64).view(6, 1, 1)
+    epsilon = 0.03
+    inputs, targets = training_pairs(modalities, bicubic, Encoding(image_input, "detail", 2.0, epsilon))
+    # c_ε of the bicubic patch: √(mean of squared deviations from the patch mean + ε²); the first is flat (c = ε)
+    deviations = bicubic - bicubic.mean(dim=(1, 2), keepdim=True)
+    scales = (deviations.square().mean(dim=(1, 2)) + epsilon**2).sqrt().view(6, 1, 1)
+    torch.testing.assert_close(scales[0], torch.full((1, 1), epsilon, dtype=torch.float64))
+    image = modalities[:, 0] if image_input == "truth" else bicubic
+    torch.testing.assert_close(inputs[:, 0], (image - image.mean(dim=(1, 2), keepdim=True)) / scales)
+    torch.testing.assert_close(inputs[:, 1:], (modalities[:, 1:] - 0.5) / scales.unsqueeze(1))
+    torch.testing.assert_close(targets[:, 0], 0.5 + 2.0 * (modalities[:, 0] - bicubic) / scales)
+    torch.testing.assert_close(targets[:, 1:], 0.5 + (modalities[:, 1:] - 0.5) / scales.unsqueeze(1))
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_super_resolve_scales_the_detail_back_by_each_patch_s_contrast(stride):
+    """A flat image has c_ε = ε in every patch: a network that adds the normalised detail 0.1 · gain
+    yields bicubic + 0.1 · ε; a network that adds none yields bicubic, whatever the image."""
+    encoding = Encoding("bicubic", "detail", 4.0, 0.25)
+    flat = super_resolve(_Reconstructs(lambda x: torch.full_like(x, 0.5 + 4.0 * 0.1)), torch.full((6, 6), 0.5, dtype=torch.float64), 2, 5, encoding, stride)
+    torch.testing.assert_close(flat, torch.full((12, 12), 0.5 + 0.1 * 0.25, dtype=torch.float64))
+    low = torch.rand(11, 8, dtype=torch.float64)
+    estimate = super_resolve(_Reconstructs(lambda x: torch.full_like(x, 0.5)), low, 2, 5, encoding, stride, batch_size=7)
+    torch.testing.assert_close(estimate, upscale(low, 2))
+
+
 def test_training_patches_hold_the_truth_and_the_features_of_the_bicubic_image():
     truth = torch.rand(21, 17, dtype=torch.float64)
     modalities, bicubic = training_patches(truth, 2, 5, 40, torch.Generator().manual_seed(1))

@@ -85,6 +85,20 @@ def test_upscale_writes_an_image_of_twice_the_size(model_dir, tmp_path, channels
     assert upscaled.shape == (channels, 2 * size[0], 2 * size[1])
 
 
+def test_train_and_eval_with_derivative_weight_and_contrast_normalisation(folders, tmp_path, capsys):
+    """--derivative-weight 0 leaves the derivatives' decoders without a reconstruction term (their
+    matrices then change by weight decay alone); --contrast-norm reaches eval's estimate."""
+    out = tmp_path / "model"
+    assert superres("train", "--images", folders / "train", "--out", out, "--epochs", "2", *TINY,
+                    "--derivative-weight", "0", "--contrast-norm", "0.02", "--detail-gain", "0.5") == 0
+    checkpoint = load_checkpoint(out / "checkpoint.pt", "superres")
+    assert checkpoint["config"]["derivative_weight"] == 0 and checkpoint["config"]["contrast_norm"] == 0.02
+    assert checkpoint["model"]["decoders.1.bias"].eq(0).all()  # no gradient reached C_2 (biases are not decayed)
+    assert not checkpoint["model"]["decoders.0.bias"].eq(0).all()
+    assert superres("eval", "--model", out, "--images", folders / "test", "--out", tmp_path, "--stride", "2") == 0
+    assert "average" in capsys.readouterr().out
+
+
 def test_resume_continues_bit_for_bit(folders, tmp_path, monkeypatch):
     """Two epochs straight == one epoch, an interruption, then --resume."""
     common = ["train", "--images", folders / "train", "--epochs", "2", "--seed", "4", *TINY]
@@ -119,7 +133,7 @@ def test_resume_refuses_other_options(model_dir, folders, capsys):
     "command, options",
     [
         ("train", ["--scale", "--patch-size", "--hidden", "--activation", "--weight-decay", "--sparsity-target",
-                   "--decoder-activation", "--sparsity-weight", "--patches", "--intensity-scale", "--protocol", "--image-input", "--target", "--detail-gain", "--optimizer", "--lr", "--schedule",
+                   "--decoder-activation", "--sparsity-weight", "--derivative-weight", "--patches", "--intensity-scale", "--protocol", "--image-input", "--target", "--contrast-norm", "--detail-gain", "--optimizer", "--lr", "--schedule",
                    "--batch-size", "--epochs", "--images", "--seed", "--threads", "--out", "--resume"]),
         ("eval", ["--model", "--images", "--protocol", "--stride", "--border", "--scale", "--threads", "--out"]),
         ("upscale", ["IN", "OUT", "--model", "--stride", "--scale", "--threads"]),
@@ -218,7 +232,8 @@ def test_eval_rejects_a_test_image_smaller_than_a_patch(model_dir, tmp_path, cap
 @pytest.mark.parametrize("scale", [1.0, 255.0])
 def test_intensity_scale_divides_lambda_and_beta_by_its_square(scale):
     weights = objective_weights({"intensity_scale": scale, "weight_decay": 0.001, "sparsity_target": 0.05, "sparsity_weight": 1.0})
-    assert weights == {"weight_decay": 0.001 / scale**2, "sparsity_target": 0.05, "sparsity_weight": 1.0 / scale**2}
+    assert weights == {"reconstruction_weights": [1.0] * 5, "weight_decay": 0.001 / scale**2, "sparsity_target": 0.05,
+                       "sparsity_weight": 1.0 / scale**2}
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "lbfgs"])

@@ -18,6 +18,14 @@ How X¹ is used is an ``Encoding``:
                  or "detail", the high frequencies bicubic misses, ½ + gain · (truth − bicubic); the
                  estimate is then bicubic + (X̂¹ − ½) / gain. Through a 10×10 hidden matrix the detail
                  fits where the whole image does not.
+    contrast     ε > 0 normalises every patch's contrast (0: off): with μ and c² the mean and the
+                 variance of the bicubic patch's pixels and c_ε = √(c² + ε²), the encoder sees
+                 X¹ − μ and the centred derivatives divided by c_ε, and the decoders reconstruct
+                 their targets' deviations from ½ divided by c_ε (the detail target becomes
+                 ½ + gain · (truth − bicubic) / c_ε); at inference each patch's X̂¹ − ½ is multiplied
+                 back by its c_ε before the overlaps are averaged. The network then sees every edge at
+                 one contrast, and its estimate of the detail scales with the patch's contrast, as
+                 the detail itself does (sparse-coding super-resolution normalises its patches so).
 """
 from typing import Iterator, List, NamedTuple, Tuple
 
@@ -43,6 +51,18 @@ class Encoding(NamedTuple):
     image_input: str = "truth"
     target: str = "image"
     detail_gain: float = 1.0
+    contrast: float = 0.0
+
+
+def contrast_scales(image: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """(N, 1, 1): c_ε = √(c² + ε²), c² the variance of the pixels of each patch (N, p, q)."""
+    return (image.var(dim=(-2, -1), correction=0, keepdim=True) + epsilon**2).sqrt()
+
+
+def normalise_contrast(xs: List[torch.Tensor], scales: torch.Tensor) -> List[torch.Tensor]:
+    """The centred modalities [X¹, …, X⁵] (each (N, p, q)) as the encoder sees them under
+    ``Encoding.contrast``: X¹ minus its patch mean, every modality divided by its patch's c_ε (``scales``)."""
+    return [(xs[0] - xs[0].mean(dim=(-2, -1), keepdim=True)) / scales, *(x / scales for x in xs[1:])]
 
 
 def feature_images(upscaled: torch.Tensor) -> torch.Tensor:
@@ -81,7 +101,12 @@ def training_pairs(modalities: torch.Tensor, bicubic: torch.Tensor, encoding: En
     inputs = modalities.clone()
     if encoding.image_input == "bicubic":
         inputs[:, 0] = bicubic
-    return inputs - 0.5, targets
+    if encoding.contrast == 0:
+        return inputs - 0.5, targets
+    # c_ε of the bicubic patch, the X¹ of inference, whatever X¹ holds in training
+    scales = contrast_scales(bicubic, encoding.contrast)
+    inputs = torch.stack(normalise_contrast(list((inputs - 0.5).unbind(1)), scales), dim=1)
+    return inputs, 0.5 + (targets - 0.5) / scales.unsqueeze(1)
 
 
 def modality_list(patches: torch.Tensor) -> List[torch.Tensor]:
@@ -141,7 +166,12 @@ def super_resolve_rows(
         upscaled, modalities = _modality_rows(low, scale, top, min(bottom, height), kernel)
         if bottom > height:  # the grid's extension repeats the last row
             modalities = torch.cat([modalities, modalities[:, -1:].expand(-1, bottom - height, -1)], dim=1)
-        outputs = model.decoders[0](model.encode(_windows(modalities, size, stride)))  # X̂¹ only
+        windows = _windows(modalities, size, stride)
+        if encoding.contrast > 0:
+            scales = contrast_scales(windows[0], encoding.contrast)
+            outputs = 0.5 + (model.decoders[0](model.encode(normalise_contrast(windows, scales))) - 0.5) * scales
+        else:
+            outputs = model.decoders[0](model.encode(windows))  # X̂¹ only
         first, merged = merge.add(outputs)
         if encoding.target == "detail":
             merged = upscaled[first - top : first - top + len(merged)] + (merged - 0.5) / encoding.detail_gain

@@ -57,6 +57,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                           help="ρ, the target mean activation of H")
     protocol.add_argument("--sparsity-weight", type=float, default=1.0, metavar="BETA",
                           help="β of the sparsity penalty β KL(ρ ‖ ρ̄_H) (needs --activation sigmoid; 0 turns it off)")
+    protocol.add_argument("--derivative-weight", type=float, default=1.0, metavar="W",
+                          help="weight of the reconstruction terms of the derivative modalities X²…X⁵ in the "
+                               "objective, X¹'s being 1 (the paper: 1; inference uses X̂¹ alone)")
     protocol.add_argument("--patches", type=int, default=40000,
                           help="training patches, an equal share from each training image at uniformly random "
                                "positions (the paper drew 10000)")
@@ -74,6 +77,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     image.add_argument("--target", choices=TARGETS, default="detail",
                        help="what the decoder's X̂¹ reconstructs: image = the high-resolution patch (the paper), "
                             "detail = ½ + gain · (truth − bicubic), added to bicubic at inference")
+    image.add_argument("--contrast-norm", type=float, default=0.0, metavar="EPS",
+                       help="> 0: normalise each patch's contrast: the encoder sees the patches minus X¹'s mean, "
+                            "divided by √(variance of the bicubic patch + EPS²), and the detail it predicts is "
+                            "scaled back (matnet_torch.imaging.superresolution.Encoding); 0 = off (the paper)")
     image.add_argument("--detail-gain", type=float, default=4.0,
                        help="gain of the detail in the target (with --target detail): spreads the few-percent "
                             "detail over the sigmoid decoder's range (0, 1)")
@@ -115,7 +122,7 @@ def validate(config: Dict[str, Any]) -> None:
     for name in ("intensity_scale", "detail_gain"):
         require(config, name, math.isfinite(config[name]) and config[name] > 0, "a finite number > 0")
     require(config, "lr", math.isfinite(config["lr"]) and config["lr"] > 0, "a finite number > 0")
-    for name in ("weight_decay", "sparsity_weight"):
+    for name in ("weight_decay", "sparsity_weight", "derivative_weight", "contrast_norm"):
         require(config, name, math.isfinite(config[name]) and config[name] >= 0, "a finite number >= 0")
     require(config, "sparsity_target", 0 < config["sparsity_target"] < 1, "in (0, 1), a mean sigmoid activation")
     require(config, "seed", 0 <= config["seed"] < 2**63, "in 0..2**63-1")
@@ -147,7 +154,7 @@ def build_model(config: Dict[str, Any]) -> nn.Module:
 
 def encoding(config: Dict[str, Any]) -> Encoding:
     """How the image modality X¹ is trained and decoded under ``config``."""
-    return Encoding(config["image_input"], config["target"], config["detail_gain"])
+    return Encoding(config["image_input"], config["target"], config["detail_gain"], config.get("contrast_norm", 0.0))
 
 
 def training_protocol(config: Dict[str, Any]) -> Protocol:
@@ -164,7 +171,9 @@ def objective_weights(config: Dict[str, Any]) -> Dict[str, float]:
     with S = --intensity-scale: the same minimiser, reported in the units of [0, 1] intensities.
     """
     units = config["intensity_scale"] ** 2
+    derivatives = config.get("derivative_weight", 1.0)  # models saved before the option: the paper's 1
     return {
+        "reconstruction_weights": [1.0] + [derivatives] * (MODALITIES - 1),
         "weight_decay": config["weight_decay"] / units,
         "sparsity_target": config["sparsity_target"],
         "sparsity_weight": config["sparsity_weight"] / units,
