@@ -36,9 +36,9 @@ def recording_objective(*arguments):
 
 
 def recording_model(config):
-    """The superres tool's autoencoder, recording the number of samples of every forward pass (of X¹)."""
+    """The superres tool's autoencoder, recording the number of samples of every pass through its encoder."""
     model = build_model(config)
-    model.register_forward_pre_hook(lambda module, inputs: record["share_sizes"].append(len(inputs[0][0])))
+    model.encoder.register_forward_pre_hook(lambda module, inputs: record["share_sizes"].append(len(inputs[0][0])))
     return model
 
 

@@ -126,10 +126,10 @@ class MultimodalMatNetAutoencoder(nn.Module):
             raise ValueError(
                 f"{type(self).__name__}.loss: expected {len(xs)} reconstruction_weights >= 0, not all 0, got {weights}"
             )
-        reconstructions, hidden = self(xs)
-        reconstruction = sum(
-            weight * losses.matrix_regression_loss(output, target, batch_size)
-            for weight, output, target in zip(weights, reconstructions, targets) if weight > 0
+        hidden = self.encode(xs)
+        reconstruction = sum(  # a modality of weight 0 is not decoded
+            weight * losses.matrix_regression_loss(decoder(hidden), target, batch_size)
+            for weight, decoder, target in zip(weights, self.decoders, targets) if weight > 0
         )
         zero = reconstruction.new_zeros(())
         decay = regularizers.weight_decay_penalty(self, weight_decay) if weight_decay > 0 else zero
