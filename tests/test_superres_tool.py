@@ -10,7 +10,7 @@ from PIL import Image
 
 from matnet_torch.apps.common.checkpoint import load_checkpoint, save_checkpoint
 from matnet_torch.apps.superres import cli, training_loop
-from matnet_torch.apps.superres.config import objective_weights
+from matnet_torch.apps.superres.config import config_from_args, objective_weights
 from matnet_torch.data.images import load_image, save_image
 
 # A small network and few patches, so that a training run takes about a second.
@@ -204,6 +204,11 @@ def test_upscale_bad_input_is_one_line(model_dir, tmp_path, capsys, case, status
         ("sparsity-without-sigmoid", ["--activation", "tanh"], 2, r"--sparsity-weight must be 0 unless --activation is sigmoid"),
         ("bad-scale", ["--scale", "1"], 2, r"--scale must be an integer >= 2, got 1$"),
         ("bad-hidden", ["--hidden", "4by4"], 2, r"argument --hidden: expected a matrix size"),
+        ("contrast-with-image-target", ["--target", "image", "--contrast-norm", "0.02"], 2,
+         r"--contrast-norm must be 0 unless --target detail \(the normalised patch has lost the mean an image target needs\), got 0\.02$"),
+        ("srcnn-with-contrast", ["--architecture", "srcnn", "--patch-size", "15", "--contrast-norm", "0.02"], 2,
+         r"--contrast-norm must be 0 with --architecture srcnn, got 0\.02$"),
+        ("negative-derivative-weight", ["--derivative-weight", "-1"], 2, r"--derivative-weight must be a finite number >= 0, got -1\.0$"),
     ],
 )
 def test_train_bad_input_is_one_line(folders, tmp_path, capsys, case, arguments, status, pattern):
@@ -319,6 +324,15 @@ def test_eval_under_each_protocol(model_dir, folders, tmp_path, capsys, protocol
     results = json.loads((tmp_path / "eval.json").read_text())
     assert results["protocol"] == protocol and len(results["images"]) == 2
     assert f"{protocol} protocol" in capsys.readouterr().out
+
+
+def test_contrast_normalisation_and_detail_gain_default_per_architecture_and_target():
+    def config(*arguments):
+        return config_from_args(cli.build_parser().parse_args(["train", *arguments]))
+
+    assert (config()["contrast_norm"], config()["detail_gain"]) == (0.02, 0.5)
+    for arguments in (["--architecture", "srcnn"], ["--target", "image"], ["--contrast-norm", "0"]):
+        assert (config(*arguments)["contrast_norm"], config(*arguments)["detail_gain"]) == (0.0, 4.0)
 
 
 def test_srcnn_control_trains_evaluates_and_upscales(folders, tmp_path, capsys):

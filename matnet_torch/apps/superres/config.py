@@ -25,7 +25,9 @@ ARCHITECTURES = ("matnet", "srcnn")
 # Per-optimizer defaults for --lr and --batch-size (experiments: docs/superres_results.md). LBFGS is a
 # large-batch method whose line search picks the step, so its lr is 1.
 DEFAULT_LR = {"sgd": 0.2, "adam": 0.01, "lbfgs": 1.0}
-DEFAULT_BATCH_SIZE = {"sgd": 100, "adam": 500, "lbfgs": 10000}
+DEFAULT_BATCH_SIZE = {"sgd": 100, "adam": 100, "lbfgs": 10000}
+DEFAULT_CONTRAST_NORM = 0.02
+DEFAULT_DETAIL_GAIN = {True: 0.5, False: 4.0}  # with and without contrast normalisation
 
 # Options that may differ between a run and its --resume: where and how fast it runs, not what.
 RUNTIME_OPTIONS = ("out", "resume", "threads", "images")
@@ -45,7 +47,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                "BT.601 studio-swing Y, as eval scores by default; pytorch = torch's bicubic and "
                                "full-range Y")
     protocol.add_argument("--patch-size", type=int, default=15, help="side of the square patches (every modality)")
-    protocol.add_argument("--hidden", type=matrix_size, default=(20, 20), metavar="RxC",
+    protocol.add_argument("--hidden", type=matrix_size, default=(40, 40), metavar="RxC",
                           help="size of the hidden matrix H (the paper: 10x10)")
     protocol.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid",
                           help="σ of the encoder (and of the decoders unless --decoder-activation)")
@@ -57,9 +59,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                           help="ρ, the target mean activation of H")
     protocol.add_argument("--sparsity-weight", type=float, default=1.0, metavar="BETA",
                           help="β of the sparsity penalty β KL(ρ ‖ ρ̄_H) (needs --activation sigmoid; 0 turns it off)")
-    protocol.add_argument("--derivative-weight", type=float, default=1.0, metavar="W",
+    protocol.add_argument("--derivative-weight", type=float, default=0.0, metavar="W",
                           help="weight of the reconstruction terms of the derivative modalities X²…X⁵ in the "
-                               "objective, X¹'s being 1 (the paper: 1; inference uses X̂¹ alone)")
+                               "objective, X¹'s being 1 (the paper: 1; inference uses X̂¹ alone, and 0 leaves "
+                               "their decoders out of training)")
     protocol.add_argument("--patches", type=int, default=40000,
                           help="training patches, an equal share from each training image at uniformly random "
                                "positions (the paper drew 10000)")
@@ -77,13 +80,16 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     image.add_argument("--target", choices=TARGETS, default="detail",
                        help="what the decoder's X̂¹ reconstructs: image = the high-resolution patch (the paper), "
                             "detail = ½ + gain · (truth − bicubic), added to bicubic at inference")
-    image.add_argument("--contrast-norm", type=float, default=0.0, metavar="EPS",
-                       help="> 0: normalise each patch's contrast: the encoder sees the patches minus X¹'s mean, "
-                            "divided by √(variance of the bicubic patch + EPS²), and the detail it predicts is "
-                            "scaled back (matnet_torch.imaging.superresolution.Encoding); 0 = off (the paper)")
-    image.add_argument("--detail-gain", type=float, default=4.0,
-                       help="gain of the detail in the target (with --target detail): spreads the few-percent "
-                            "detail over the sigmoid decoder's range (0, 1)")
+    image.add_argument("--contrast-norm", type=float, default=None, metavar="EPS",
+                       help="> 0 (MatNet with --target detail): normalise each patch's contrast: the encoder sees "
+                            "the patches minus X¹'s mean, divided by c = √(variance of the bicubic patch + EPS²), "
+                            "and the detail it predicts is multiplied by c (matnet_torch.imaging.superresolution."
+                            f"Encoding); EPS is in intensities in [0, 1]; 0 = off (the paper); default "
+                            f"{DEFAULT_CONTRAST_NORM} for MatNet's detail target, else 0")
+    image.add_argument("--detail-gain", type=float, default=None,
+                       help="gain of the detail in the target (with --target detail): puts the detail into the "
+                            "sigmoid decoder's range (0, 1); default 0.5 with --contrast-norm (detail over c), "
+                            "4 without (detail of a few percent of the range)")
 
     optimisation = parser.add_argument_group("optimisation")
     optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
@@ -119,6 +125,7 @@ def validate(config: Dict[str, Any]) -> None:
         require(config, "patch_size", config["patch_size"] > 2 * MARGIN, f"an integer > {2 * MARGIN} with --architecture srcnn")
         require(config, "target", config["target"] == "detail", "detail with --architecture srcnn")
         require(config, "image_input", config["image_input"] == "bicubic", "bicubic with --architecture srcnn")
+        require(config, "contrast_norm", config["contrast_norm"] == 0, "0 with --architecture srcnn")
     for name in ("intensity_scale", "detail_gain"):
         require(config, name, math.isfinite(config[name]) and config[name] > 0, "a finite number > 0")
     require(config, "lr", math.isfinite(config["lr"]) and config["lr"] > 0, "a finite number > 0")
@@ -126,6 +133,8 @@ def validate(config: Dict[str, Any]) -> None:
         require(config, name, math.isfinite(config[name]) and config[name] >= 0, "a finite number >= 0")
     require(config, "sparsity_target", 0 < config["sparsity_target"] < 1, "in (0, 1), a mean sigmoid activation")
     require(config, "seed", 0 <= config["seed"] < 2**63, "in 0..2**63-1")
+    require(config, "contrast_norm", config["contrast_norm"] == 0 or config["target"] == "detail",
+            "0 unless --target detail (the normalised patch has lost the mean an image target needs)")
     require(config, "sparsity_weight", config["sparsity_weight"] == 0 or config["activation"] == "sigmoid",
             "0 unless --activation is sigmoid (the KL penalty needs activations in (0, 1))")
 
@@ -138,6 +147,11 @@ def config_from_args(args: argparse.Namespace) -> Dict[str, Any]:
         config["lr"] = DEFAULT_LR[args.optimizer]
     if config["batch_size"] is None:
         config["batch_size"] = DEFAULT_BATCH_SIZE[args.optimizer]
+    if config["contrast_norm"] is None:
+        normalisable = args.architecture == "matnet" and args.target == "detail"
+        config["contrast_norm"] = DEFAULT_CONTRAST_NORM if normalisable else 0.0
+    if config["detail_gain"] is None:
+        config["detail_gain"] = DEFAULT_DETAIL_GAIN[config["contrast_norm"] > 0]
     validate(config)
     return config
 
