@@ -47,7 +47,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                "BT.601 studio-swing Y, as eval scores by default; pytorch = torch's bicubic and "
                                "full-range Y")
     protocol.add_argument("--patch-size", type=int, default=15, help="side of the square patches (every modality)")
-    protocol.add_argument("--hidden", type=matrix_size, default=(40, 40), metavar="RxC",
+    protocol.add_argument("--hidden", type=matrix_size, default=(80, 80), metavar="RxC",
                           help="size of the hidden matrix H (the paper: 10x10)")
     protocol.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid",
                           help="σ of the encoder (and of the decoders unless --decoder-activation)")
