@@ -27,16 +27,16 @@ if [[ -z "$TORCH_LIB" ]]; then
     "$CROSS_CXX" -shared -x c++ /dev/null -o "$TORCH_LIB/lib$library.so"
   done
 fi
-# setup.py's link adds the installed (x86-64) torch's library directory after LDSHARED's flags; the
-# linker finds the aarch64 libraries first.
-CXX="$CROSS_CXX" CC="${CROSS_CXX/g++/gcc}" LDSHARED="$CROSS_CXX -shared -L$TORCH_LIB -Wl,-rpath-link,$TORCH_LIB" \
-  python setup.py build_ext --build-temp "$BUILD/temp" --build-lib "$BUILD/lib" -j "${JOBS:-2}" >"$BUILD/log" 2>&1 ||
-  { tail -40 "$BUILD/log"; exit 1; }
+# The link searches the installed (x86-64) torch's library directory too; the linker skips its
+# libraries as incompatible and takes those of TORCH_LIB.
+CXX="$CROSS_CXX" CC="${CROSS_CXX/g++/gcc}" \
+  python setup.py build_ext --build-temp "$BUILD/temp" --build-lib "$BUILD/lib" --library-dirs "$TORCH_LIB" \
+  -j "${JOBS:-2}" >"$BUILD/log" 2>&1 || { tail -40 "$BUILD/log"; exit 1; }
 python_version=$(python -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
 library="$OUT/_C.cpython-$python_version-aarch64-linux-gnu.so"
 mv "$BUILD"/lib/matnet_torch/_C*.so "$library"
 # The lane kernels of every object are aarch64 code, the NEON variant among them.
-file "$library" | grep -q "ARM aarch64" || { file "$library"; exit 1; }
-aarch64-linux-gnu-nm -C "$library" | grep -q "matnet::cpu::neon::lane_kernels" ||
+file "$library" | grep "ARM aarch64" >/dev/null || { file "$library"; exit 1; }
+aarch64-linux-gnu-nm -C "$library" | grep "matnet::cpu::neon::lane_kernels" >/dev/null ||
   { echo "no NEON lane kernels in $library"; exit 1; }
 echo "$library"
