@@ -29,9 +29,12 @@ bool cpu_has(CpuCapability capability) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CpuCapability::Avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    default:
+    case CpuCapability::Neon:
+      return false;
+    case CpuCapability::Default:
       return true;
   }
+  return false;
 #elif defined(MATNET_HAVE_NEON_LANE_KERNELS)
   // Advanced SIMD is part of every ARMv8-A CPU.
   return capability == CpuCapability::Neon || capability == CpuCapability::Default;
