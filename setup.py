@@ -7,6 +7,8 @@ CUDA toolkit is found, or when FORCE_CUDA=1; never by whether a GPU is visible. 
 """
 import glob
 import os
+import shlex
+import subprocess
 
 import torch
 from setuptools import find_packages, setup
@@ -24,6 +26,22 @@ def cuda_choice():
     if CUDA_HOME is None:
         return False, "no CUDA toolkit found (set CUDA_HOME)"
     return True, f"torch {torch.__version__} has CUDA {torch.version.cuda} and a toolkit is at {CUDA_HOME}"
+
+
+def openmp_flags():
+    """-fopenmp where the compiler targets the OpenMP runtime torch itself loads, else nothing.
+
+    torch's OpenMP builds (the PyPI wheels) ship libgomp, which GCC's -fopenmp targets; clang's
+    -fopenmp targets libomp, a second runtime whose threads torch.set_num_threads does not reach.
+    Without the flag csrc/cpu/parallel.h starts threads of its own, torch.get_num_threads() of them.
+    The compiler is the one BuildExtension runs: $CXX, else c++.
+    """
+    if not torch.backends.openmp.is_available():
+        return []
+    compiler = shlex.split(os.environ.get("CXX", "c++"))
+    macros = subprocess.run(compiler + ["-dM", "-E", "-x", "c++", os.devnull], capture_output=True, text=True).stdout
+    is_gcc = "#define __GNUC__" in macros and "#define __clang__" not in macros
+    return ["-fopenmp"] if is_gcc else []
 
 
 def sources(pattern):
@@ -48,7 +66,9 @@ def operator_library():
     # No debug information unless MATNET_DEBUG_INFO=1: it costs about 40 % of the build time (the
     # torch headers' templates) and most of the library's size.
     debug_info = "-g" if os.environ.get("MATNET_DEBUG_INFO", "0") == "1" else "-g0"
-    cxx_flags = ["-O3", debug_info, "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
+    openmp = openmp_flags()
+    print(f"matnet_torch: threads through {'OpenMP (-fopenmp)' if openmp else 'csrc/cpu/parallel.h, no OpenMP'}")
+    cxx_flags = ["-O3", debug_info, *openmp, "-fno-math-errno", "-fno-trapping-math"]
     if with_cuda:
         extension = CUDAExtension(
             "matnet_torch._C",
@@ -56,14 +76,14 @@ def operator_library():
             define_macros=[("WITH_CUDA", None)],
             # -lineinfo: source lines in Nsight Compute profiles, at no cost in speed.
             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]},
-            extra_link_args=["-fopenmp"],
+            extra_link_args=openmp,
         )
     else:
         extension = CppExtension(
             "matnet_torch._C",
             common + ["csrc/cuda/missing_cuda.cpp"],
             extra_compile_args={"cxx": cxx_flags},
-            extra_link_args=["-fopenmp"],
+            extra_link_args=openmp,
         )
     # The library holds only operator registrations: it needs libtorch, not the Python bindings,
     # so that LibTorch C++ programs can link it too. Python loads it with torch.ops.load_library.

@@ -14,6 +14,8 @@ const char* name_of(CpuCapability capability) {
       return "avx512";
     case CpuCapability::Avx2:
       return "avx2";
+    case CpuCapability::Neon:
+      return "neon";
     default:
       return "default";
   }
@@ -27,15 +29,22 @@ bool cpu_has(CpuCapability capability) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CpuCapability::Avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    default:
+    case CpuCapability::Neon:
+      return false;
+    case CpuCapability::Default:
       return true;
   }
+  return false;
+#elif defined(MATNET_HAVE_NEON_LANE_KERNELS)
+  // Advanced SIMD is part of every ARMv8-A CPU.
+  return capability == CpuCapability::Neon || capability == CpuCapability::Default;
 #else
   return capability == CpuCapability::Default;
 #endif
 }
 
-constexpr CpuCapability kBestFirst[] = {CpuCapability::Avx512, CpuCapability::Avx2, CpuCapability::Default};
+constexpr CpuCapability kBestFirst[] = {CpuCapability::Avx512, CpuCapability::Avx2, CpuCapability::Neon,
+                                         CpuCapability::Default};
 
 CpuCapability parse(const std::string& name, const char* source) {
   for (CpuCapability capability : kBestFirst) {
@@ -45,7 +54,7 @@ CpuCapability parse(const std::string& name, const char* source) {
                       c10::Join(", ", supported_cpu_capabilities()));
     return capability;
   }
-  TORCH_CHECK_VALUE(false, "matnet: ", source, " must be one of avx512, avx2, default; got '", name, "'");
+  TORCH_CHECK_VALUE(false, "matnet: ", source, " must be one of avx512, avx2, neon, default; got '", name, "'");
 }
 
 CpuCapability initial_capability() {
@@ -98,6 +107,9 @@ const LaneKernels* lane_kernels() {
     default:
       break;
   }
+#endif
+#ifdef MATNET_HAVE_NEON_LANE_KERNELS
+  if (cpu_capability() == CpuCapability::Neon) return &neon::lane_kernels;
 #endif
   return nullptr;
 }

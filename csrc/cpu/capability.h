@@ -3,6 +3,7 @@
 //
 //   avx512   lane kernels for AVX-512 (16 floats per register)        x86-64 with AVX-512F
 //   avx2     lane kernels for AVX2 + FMA (8 floats per register)      x86-64 with AVX2 and FMA
+//   neon     lane kernels for Advanced SIMD (4 floats per register)   every aarch64 CPU
 //   default  the portable path: each product one large GEMM over the   every CPU
 //            flattened batch (bilinear_gemm.h), through ATen's BLAS
 #pragma once
@@ -14,13 +15,13 @@
 
 namespace matnet::cpu {
 
-enum class CpuCapability { Default, Avx2, Avx512 };
+enum class CpuCapability { Default, Neon, Avx2, Avx512 };
 
 // The capability in use.
 CpuCapability cpu_capability();
 std::string cpu_capability_name();
 
-// Forces `name` ("avx512", "avx2" or "default"); an error names the capabilities this CPU has.
+// Forces `name` ("avx512", "avx2", "neon" or "default"); an error names the capabilities this CPU has.
 void set_cpu_capability(const std::string& name);
 
 // The names of the capabilities this CPU can run, best first ("default" is always last).

@@ -41,6 +41,13 @@ extern const LaneKernels lane_kernels;
 }
 #endif
 
+#if defined(__aarch64__) && defined(__ARM_NEON) && (defined(__GNUC__) || defined(__clang__))
+#define MATNET_HAVE_NEON_LANE_KERNELS 1
+namespace neon {
+extern const LaneKernels lane_kernels;
+}
+#endif
+
 // Whether the lane kernels check that their hand carving of scratch fits the sizes below: set by
 // the environment variable MATNET_CHECK_SCRATCH=1 when the library is first used (the test suite
 // sets it); off otherwise.

@@ -2,7 +2,7 @@
 #include "bilinear_lanes.h"
 
 #ifdef MATNET_HAVE_X86_LANE_KERNELS
-#include <ATen/Parallel.h>
+#include "../parallel.h"
 
 #include <vector>
 

@@ -7,8 +7,8 @@
 namespace matnet::cpu::MATNET_CPU_CAPABILITY {
 namespace {
 
-// Blocks per task of the forward's at::parallel_for: enough work to amortise a task, few enough
-// to balance.
+// Blocks per task of the forward's parallel_for (../parallel.h): enough work to amortise a task,
+// few enough to balance.
 constexpr int64_t kBlocksPerTask = 4;
 
 template <typename T>
@@ -229,7 +229,7 @@ void prefetch_backward_block(const BackwardProblem<T>& problem, int64_t first, P
 template <typename T>
 void forward(const ForwardProblem<T>& problem) {
   const int64_t scratch_size = forward_scratch_vectors(problem) * kLanes<T>;
-  at::parallel_for(0, number_of_blocks<T>(problem.batch), kBlocksPerTask, [&](int64_t first, int64_t last) {
+  parallel_for(0, number_of_blocks<T>(problem.batch), kBlocksPerTask, [&](int64_t first, int64_t last) {
     std::vector<T> scratch(scratch_size);
     Prefetcher prefetch;
     for (int64_t block = first; block < last; ++block) {
@@ -252,7 +252,7 @@ void backward(const BackwardProblem<T>& problem) {
   const int64_t slots = std::clamp<int64_t>(blocks / kMinBlocksPerSlot, 1, kSumSlots);
   const int64_t scratch_size = backward_scratch_vectors(problem) * kLanes<T>;
   std::vector<T> slot_sums(slots * layout.size);
-  at::parallel_for(0, slots, 1, [&](int64_t first_slot, int64_t last_slot) {
+  parallel_for(0, slots, 1, [&](int64_t first_slot, int64_t last_slot) {
     std::vector<T> scratch(scratch_size), lane_sums(layout.size * kLanes<T>);
     Lanes<T>* sums = reinterpret_cast<Lanes<T>*>(lane_sums.data());
     Prefetcher prefetch;

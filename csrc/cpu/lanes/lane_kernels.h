@@ -34,24 +34,44 @@ using Lanes = typename LanesOf<T>::type;
 template <typename T>
 constexpr int64_t kLanes = Isa::kVectorBytes / sizeof(T);
 
-// Index vectors for __builtin_shuffle: one integer of the scalar's width per lane.
+// One stage of an L × L transpose held in L registers: between rows i and i + H (i & H == 0),
+// the off-diagonal H-wide blocks swap places. Stages H = L/2, L/4, …, 1 transpose the tile. Each
+// stage is one two-register shuffle per output row, which every target does in registers now that
+// a lane vector is exactly one register. Lane c of the upper row takes entry keep(c) of
+// (rows[i], rows[i + H]) as one 2L vector, lane c of the lower row entry take(c).
+template <int L, int H>
+constexpr int keep_index(int c) {
+  return (c & H) ? L + c - H : c;
+}
+template <int L, int H>
+constexpr int take_index(int c) {
+  return (c & H) ? L + c : c + H;
+}
+
+#if defined(__clang__) || __GNUC__ >= 12
+// __builtin_shufflevector (clang, GCC ≥ 12): the indices are constants, one argument per lane.
+template <typename T, int H, int... C>
+MATNET_ALWAYS_INLINE void transpose_stage(Lanes<T>* rows, std::integer_sequence<int, C...>) {
+  constexpr int L = kLanes<T>;
+#pragma GCC unroll 16
+  for (int i = 0; i < L; ++i) {
+    if (i & H) continue;
+    const Lanes<T> upper = __builtin_shufflevector(rows[i], rows[i + H], keep_index<L, H>(C)...);
+    const Lanes<T> lower = __builtin_shufflevector(rows[i], rows[i + H], take_index<L, H>(C)...);
+    rows[i] = upper;
+    rows[i + H] = lower;
+  }
+}
+#else
+// __builtin_shuffle (GCC < 12): the indices as a vector of integers of the scalar's width.
 template <typename T> struct LaneIndexOf;
 template <> struct LaneIndexOf<float> { using type __attribute__((vector_size(Isa::kVectorBytes))) = int32_t; };
 template <> struct LaneIndexOf<double> { using type __attribute__((vector_size(Isa::kVectorBytes))) = int64_t; };
 
-// One stage of an L × L transpose held in L registers: between rows i and i + H (i & H == 0),
-// the off-diagonal H-wide blocks swap places. Stages H = L/2, L/4, …, 1 transpose the tile. Each
-// stage is one two-register shuffle per output row, which every target does in registers now that
-// a lane vector is exactly one register.
-template <typename T, int H>
-MATNET_ALWAYS_INLINE void transpose_stage(Lanes<T>* rows) {
+template <typename T, int H, int... C>
+MATNET_ALWAYS_INLINE void transpose_stage(Lanes<T>* rows, std::integer_sequence<int, C...>) {
   constexpr int L = kLanes<T>;
-  typename LaneIndexOf<T>::type keep, take;  // indices into (rows[i], rows[i + H]) as one 2L vector
-#pragma GCC unroll 16
-  for (int c = 0; c < L; ++c) {
-    keep[c] = (c & H) ? L + c - H : c;
-    take[c] = (c & H) ? L + c : c + H;
-  }
+  const typename LaneIndexOf<T>::type keep{keep_index<L, H>(C)...}, take{take_index<L, H>(C)...};
 #pragma GCC unroll 16
   for (int i = 0; i < L; ++i) {
     if (i & H) continue;
@@ -60,6 +80,12 @@ MATNET_ALWAYS_INLINE void transpose_stage(Lanes<T>* rows) {
     rows[i] = upper;
     rows[i + H] = lower;
   }
+}
+#endif
+
+template <typename T, int H>
+MATNET_ALWAYS_INLINE void transpose_stage(Lanes<T>* rows) {
+  transpose_stage<T, H>(rows, std::make_integer_sequence<int, kLanes<T>>{});
 }
 
 template <typename T>
@@ -164,6 +190,8 @@ class Prefetcher {
 // Register tile of XB × YB output vectors: per l, YB vector loads and XB broadcasts feed XB·YB FMAs.
 struct ScalarTimesLanes {
   static constexpr bool kFirstIndexedByOutputRow = true;  // S(x, l)
+  template <typename T>
+  using First = T;
   static constexpr int kTileRows = Isa::kScalarTimesLanesTile[0], kTileCols = Isa::kScalarTimesLanesTile[1];
   template <int XB, int YB, bool Accumulate, typename T>
   static MATNET_ALWAYS_INLINE void tile(const T* s, Strides s_strides, const Lanes<T>* a, Strides a_strides,
@@ -208,6 +236,8 @@ struct ScalarTimesLanes {
 // lane matrix whose lanes are summed at the very end (the Σ over samples of dU and dV).
 struct LanesTimesLanes {
   static constexpr bool kFirstIndexedByOutputRow = false;  // A(l, x)
+  template <typename T>
+  using First = Lanes<T>;
   static constexpr int kTileRows = Isa::kLanesTimesLanesTile[0], kTileCols = Isa::kLanesTimesLanesTile[1];
   template <int XB, int YB, bool Accumulate, typename T>
   static MATNET_ALWAYS_INLINE void tile(const Lanes<T>* a, Strides a_strides, const Lanes<T>* b, Strides b_strides,
@@ -247,10 +277,16 @@ struct LanesTimesLanes {
   }
 };
 
+// The type of a kernel's first operand, named through the kernel rather than deduced from an
+// argument: deduction drops Lanes' scalar alignment (the attribute belongs to the alias), and
+// clang then assumes a register-aligned pointer and emits aligned loads for any buffer.
+template <typename Kernel, typename T>
+using FirstOf = typename Kernel::template First<T>;
+
 // Runs the XB × YB tile for a height × width edge (height ≤ XB, width ≤ YB), counting down from
 // the kernel's full tile at compile time.
-template <typename Kernel, int XB, int YB, bool Accumulate, typename T, typename First>
-MATNET_ALWAYS_INLINE void edge_tile(int64_t height, int64_t width, const First* first, Strides first_strides,
+template <typename Kernel, int XB, int YB, bool Accumulate, typename T>
+MATNET_ALWAYS_INLINE void edge_tile(int64_t height, int64_t width, const FirstOf<Kernel, T>* first, Strides first_strides,
                                     const Lanes<T>* second, Strides second_strides, Lanes<T>* out,
                                     Strides out_strides, int64_t inner) {
   if constexpr (XB > 1) {
@@ -271,8 +307,8 @@ MATNET_ALWAYS_INLINE void edge_tile(int64_t height, int64_t width, const First* 
 // lane matrix (l, y), `first` the scalar matrix S(x, l) or the lane matrix A(l, x). A function of
 // its own (not inlined into every call site): the strides are runtime values anyway, and one copy
 // per kernel keeps the build short.
-template <typename Kernel, bool Accumulate, typename T, typename First>
-__attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t inner, const First* first,
+template <typename Kernel, bool Accumulate, typename T>
+__attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t inner, const FirstOf<Kernel, T>* first,
                                              Strides first_strides, const Lanes<T>* second, Strides second_strides,
                                              Lanes<T>* out, Strides out_strides, Prefetcher& prefetch) {
   constexpr int XB = Kernel::kTileRows, YB = Kernel::kTileCols;
@@ -281,7 +317,7 @@ __attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t
   // while every row tile uses it; `first` is the smaller operand or, for S, tiny.
   for (int64_t y = 0; y < cols; y += YB) {
     for (int64_t x = 0; x < rows; x += XB) {
-      const First* f = first + x * first_x_stride;
+      const FirstOf<Kernel, T>* f = first + x * first_x_stride;
       const Lanes<T>* sec = second + y * second_strides.col;
       Lanes<T>* o = out + x * out_strides.row + y * out_strides.col;
       prefetch.advance();

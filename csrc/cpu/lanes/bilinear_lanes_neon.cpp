@@ -1,0 +1,26 @@
+// The lane kernels compiled for aarch64's Advanced SIMD (NEON, part of every ARMv8-A CPU, so no
+// target pragma and no detection): 32 registers of 4 floats / 2 doubles. Its speed is unmeasured:
+// the project has run it only under emulation (tools/test_aarch64_emulated.sh), which checks the
+// results, not the time.
+#include "bilinear_lanes.h"
+
+#ifdef MATNET_HAVE_NEON_LANE_KERNELS
+#include <vector>
+
+#include "../parallel.h"
+
+#define MATNET_CPU_CAPABILITY neon
+namespace matnet::cpu::neon {
+struct Isa {
+  static constexpr int kVectorBytes = 16;
+  // 4 × 4 = 16 accumulators, 4 vector loads and a broadcast in flight: inside 32 registers, as
+  // for AVX-512 (not tuned: no ARM hardware to time it on).
+  static constexpr int kScalarTimesLanesTile[2] = {4, 4};
+  static constexpr int kLanesTimesLanesTile[2] = {4, 4};
+  // Cache lines of the next block fetched per register tile (Prefetcher in lane_kernels.h): half
+  // AVX2's, as a block holds half its samples (not tuned either).
+  static constexpr int kPrefetchLinesPerTile = 2;
+};
+}  // namespace matnet::cpu::neon
+#include "bilinear_lanes_impl.h"
+#endif  // MATNET_HAVE_NEON_LANE_KERNELS

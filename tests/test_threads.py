@@ -1,0 +1,103 @@
+"""The lane kernels run on exactly the threads torch.set_num_threads allows, whichever compiler built
+them: through torch's at::parallel_for where it parallelises in our code (GCC with -fopenmp), on
+threads of csrc/cpu/parallel.h otherwise (clang, no OpenMP). That the results are the same bits for
+any thread count is test_bilinear.py's test_gradients_are_the_same_bits_for_any_thread_count.
+
+A thread is counted when it gained CPU time during the call: every thread of the process is sampled
+from /proc/self/task while the operator runs (it releases the GIL), and those that gained at least a
+quarter of the busiest one's time count; the chunks are equal, so each of the k working threads
+gains about 1/k of the work, while a pool's idle thread gains nothing (or a few ticks spinning)."""
+import os
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+import matnet_torch
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+
+LANE_VARIANTS = [capability for capability in matnet_torch.supported_cpu_capabilities() if capability != "default"]
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks_by_thread():
+    """{thread id: user + system CPU time in clock ticks} of this process's live threads."""
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # ended between listdir and open
+            continue
+        ticks[int(tid)] = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks
+
+
+def threads_that_worked(call):
+    """The ids of the threads that gained at least a quarter of the busiest thread's CPU time while
+    `call()` ran, this sampling thread excluded; the threads started during the call count from 0."""
+    before = cpu_ticks_by_thread()
+    last_seen = dict(before)
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            last_seen.update(cpu_ticks_by_thread())
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        call()
+    finally:
+        done.set()
+        sampler.join()
+    last_seen.update(cpu_ticks_by_thread())
+    gained = {tid: ticks - before.get(tid, 0) for tid, ticks in last_seen.items() if tid != sampler.native_id}
+    busiest = max(gained.values())
+    return {tid for tid, ticks in gained.items() if ticks >= busiest / 4}
+
+
+@pytest.fixture
+def thread_count():
+    previous = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(previous)
+
+
+def timed_inputs(batch):
+    """float32 inputs of `batch` MNIST-sized samples, the paper's first layer (28×28 → 10×10)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 28, 28, generator=generator)
+    u, v = torch.randn(10, 28, generator=generator), torch.randn(10, 28, generator=generator)
+    return x, u, v
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("capability", LANE_VARIANTS)
+def test_the_lane_kernels_use_exactly_the_threads_torch_allows(capability, threads, direction, thread_count):
+    previous = matnet_torch.cpu_capability()
+    matnet_torch.set_cpu_capability(capability)
+    thread_count(threads)
+    try:
+        x, u, v = timed_inputs(100_000)
+        if direction == "forward":
+            call = lambda: matnet_torch.bilinear(x, u, v, activation="sigmoid")  # noqa: E731
+        else:
+            leaves = [t.requires_grad_() for t in (x, u, v)]
+            y = matnet_torch.bilinear(*leaves, activation="sigmoid")
+            grad_y = torch.ones_like(y)
+            call = lambda: torch.autograd.grad(y, leaves, grad_y, retain_graph=True)  # noqa: E731
+        call()  # a first call starts any thread pool, outside the measurement
+        started = time.perf_counter()
+        workers = threads_that_worked(call)
+        took = time.perf_counter() - started
+    finally:
+        matnet_torch.set_cpu_capability(previous)
+    # At least 30 clock ticks of work per thread, so that a quarter of it is several ticks.
+    assert took * TICKS_PER_SECOND >= 30, f"the call took {took:.3f} s: too short to count threads"
+    assert len(workers) == threads, f"{len(workers)} threads worked with torch.set_num_threads({threads})"
