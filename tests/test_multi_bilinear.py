@@ -225,13 +225,6 @@ def test_result_does_not_depend_on_thread_count(cpu_kernels, shape):
             assert torch.equal(one_thread, two_threads)
 
 
-def test_double_backward_raises_a_clear_error():
-    tensors = [t.requires_grad_() for t in flatten(*make_multi_inputs(SHAPES["different-sizes"], 2, torch.float64, "cpu"))]
-    (grad_x,) = torch.autograd.grad(multi_bilinear(*unflatten(tensors, 2), "tanh").sum(), tensors[0], create_graph=True)
-    with pytest.raises(RuntimeError, match="matnet::multi_bilinear_backward: double backward .* is not supported"):
-        grad_x.sum().backward()
-
-
 def test_first_derivatives_with_create_graph_are_still_correct():
     tensors = [t.requires_grad_() for t in flatten(*make_multi_inputs(SHAPES["different-sizes"], 2, torch.float64, "cpu"))]
     grads = torch.autograd.grad(multi_bilinear(*unflatten(tensors, 2), "relu").sum(), tensors, create_graph=True)
