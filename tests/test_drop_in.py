@@ -296,3 +296,26 @@ def test_classifier_trains_in_sixteen_bits(dtype):
     torch.testing.assert_close(losses[1], losses[0], rtol=torch.finfo(dtype).eps, atol=0)
     for ours, wide in zip(low.parameters(), model.parameters()):
         assert torch.nn.functional.cosine_similarity(ours.grad.float().flatten(), wide.grad.flatten(), dim=0) > 0.999
+
+
+# ---- dispatcher citizenship of what this adds ------------------------------------------------
+
+@pytest.mark.parametrize("activation", matnet_torch.ACTIVATIONS)
+def test_opcheck_differentiable_backward(activation):
+    xs, us, vs, bias = multi_inputs()
+    y = torch.ops.matnet.multi_bilinear(xs, us, vs, bias, activation)
+    mask = [True, False, True, True, False, True, True]
+    grads = torch.ops.matnet.differentiable_backward(torch.ones_like(y), xs, us, vs, y, activation, mask)
+    assert len(grads) == sum(mask)
+    torch.library.opcheck(torch.ops.matnet.differentiable_backward.default,
+                          (torch.randn_like(y), xs, us, vs, y, activation, mask))
+
+
+@pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
+def test_opcheck_sixteen_bit_cpu(dtype):
+    x, u, v, bias = (t.to(dtype) for t in make_inputs((5, 4, 6), (3, 2), torch.float64, "cpu"))
+    torch.library.opcheck(torch.ops.matnet.bilinear.default, (x, u.requires_grad_(), v, bias, "tanh"))
+    u = u.detach()
+    y = torch.ops.matnet.bilinear(x, u, v, bias, "tanh")
+    torch.library.opcheck(torch.ops.matnet.bilinear_backward.default,
+                          (torch.ones_like(y), x, u, v, y, "tanh", [True, True, True, True]))
