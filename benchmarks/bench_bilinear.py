@@ -63,8 +63,6 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
     add_cuda_arguments(parser)
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"],
-                        help="CPU: one set of tables per dtype (default: float32 bfloat16)")
     args = parser.parse_args(argv)
     if torch.device(args.device).type == "cuda":
         print(f"torch {torch.__version__}, matnet_torch {matnet_torch.__version__}, activation sigmoid")
