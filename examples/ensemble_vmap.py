@@ -33,18 +33,22 @@ def ensemble_logits(base, params, buffers, images):
     return func.vmap(member, in_dims=(0, 0, 0 if images.dim() == 4 else None))(params, buffers, images)
 
 
-def train_step(base, params, buffers, images, labels, lr):
-    """One SGD step of every member on its own batch: images (members, N, 28, 28), labels (members, N)."""
+def train_step(base, params, buffers, images, labels, lr, velocity=None, momentum=0.9):
+    """One SGD step (with momentum where `velocity`, a dict of buffers, is given) of every member on
+    its own batch: images (members, N, 28, 28), labels (members, N). Returns the mean member loss."""
     def loss(params):
         logits = ensemble_logits(base, params, buffers, images)
         # The sum of the members' mean losses: each member's gradient is that of its own loss.
         return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="sum") / labels.shape[1]
 
-    grads = func.grad(loss)(params)
+    grads, value = func.grad_and_value(loss)(params)
     with torch.no_grad():
         for name in params:
-            params[name] -= lr * grads[name]
-    return loss(params).item() / labels.shape[0]
+            step = grads[name]
+            if velocity is not None:
+                step = velocity.setdefault(name, torch.zeros_like(step)).mul_(momentum).add_(step)
+            params[name] -= lr * step
+    return value.item() / labels.shape[0]
 
 
 def main(argv=None):
@@ -52,18 +56,19 @@ def main(argv=None):
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.5)
+    parser.add_argument("--lr", type=float, default=0.05, help="SGD learning rate, momentum 0.9")
     args = parser.parse_args(argv)
     train_images, train_labels = load_mnist("train")
     test_images, test_labels = load_mnist("test")
     train_images, test_images = train_images.float() / 255, test_images.float() / 255
     base, params, buffers = make_ensemble(args.members)
     generator = torch.Generator().manual_seed(0)
+    velocity = {}
     for step in range(args.steps):
         index = torch.randint(0, len(train_images), (args.members, args.batch_size), generator=generator)
-        loss = train_step(base, params, buffers, train_images[index], train_labels[index], args.lr)
+        loss = train_step(base, params, buffers, train_images[index], train_labels[index], args.lr, velocity)
         if step % 100 == 0 or step == args.steps - 1:
-            print(f"step {step:4d}: mean member loss {loss:.3f}")
+            print(f"step {step:4d}: mean member loss on its batch {loss:.3f}")
     with torch.no_grad():
         probabilities = ensemble_logits(base, params, buffers, test_images).softmax(-1)
     members = (probabilities.argmax(-1) == test_labels).float().mean(1)

@@ -2,7 +2,7 @@
 gradient per image (vmap over grad), clipped to a norm bound, averaged, noised, applied. The fused
 operators run under vmap(grad) as they do in plain training (one call per layer for the batch).
 
-    python examples/per_sample_gradients.py [--batches 20] [--batch-size 64] [--clip 1.0] [--noise 1.0]
+    python examples/per_sample_gradients.py [--batches 40] [--batch-size 128] [--clip 1.0] [--noise 1.0] [--lr 4]
 """
 import argparse
 
@@ -46,11 +46,11 @@ def private_step(model, images, labels, clip, noise, lr, generator):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--clip", type=float, default=1.0, help="per-sample gradient norm bound")
     parser.add_argument("--noise", type=float, default=1.0, help="noise multiplier")
-    parser.add_argument("--lr", type=float, default=0.5)
+    parser.add_argument("--lr", type=float, default=4.0)
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
