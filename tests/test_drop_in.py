@@ -110,6 +110,16 @@ def test_backward_operator_called_directly_refuses_double_backward_clearly():
         grad_x.sum().backward()
 
 
+def test_dual_tensors_outside_torch_func_get_a_clear_error():
+    import torch.autograd.forward_ad as forward_ad
+
+    x, u, v, _ = make_inputs((3, 4, 5), (2, 3), torch.float64, "cpu")
+    with forward_ad.dual_level():
+        dual_u = forward_ad.make_dual(u, torch.ones_like(u))
+        with pytest.raises(RuntimeError, match="matnet::bilinear: forward-mode AD .* use torch.func.jvp or torch.func.jacfwd"):
+            matnet_torch.bilinear(x, dual_u, v, None, "tanh")
+
+
 # ---- torch.func -----------------------------------------------------------------------------
 
 def loss_of(forward):

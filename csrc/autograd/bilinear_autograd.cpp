@@ -92,8 +92,21 @@ class ForwardFunction : public torch::autograd::Function<ForwardFunction> {
   }
 };
 
+// Forward-mode AD through dual tensors (torch.autograd.forward_ad) needs a jvp, which C++ autograd
+// Functions cannot have; torch.func.jvp and jacfwd reach the operators' Python autograd.Function
+// (matnet_torch/_autograd.py), which has one.
+void refuse_dual_tensors(const FamilyMember& op, at::TensorList xs, at::TensorList us, at::TensorList vs,
+                         const std::optional<at::Tensor>& bias) {
+  bool dual = bias.has_value() && bias->_fw_grad(/*level=*/0).defined();
+  for (at::TensorList list : {xs, us, vs})
+    for (const at::Tensor& t : list) dual = dual || t._fw_grad(/*level=*/0).defined();
+  TORCH_CHECK(!dual, op.forward, ": forward-mode AD with dual tensors (torch.autograd.forward_ad) is not supported; "
+              "use torch.func.jvp or torch.func.jacfwd, which are");
+}
+
 at::Tensor forward_autograd(const FamilyMember& op, at::TensorList xs, at::TensorList us, at::TensorList vs,
                             const std::optional<at::Tensor>& bias, c10::string_view activation) {
+  refuse_dual_tensors(op, xs, us, vs, bias);
   return ForwardFunction::apply(xs, us, vs, bias, activation, op.lists);
 }
 

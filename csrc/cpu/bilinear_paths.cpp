@@ -27,6 +27,26 @@ T* pointer_or_null(const at::Tensor& t) {
   return t.defined() ? t.mutable_data_ptr<T>() : nullptr;
 }
 
+// The lane kernels' view of a call: per-sample matrices as S, weights, bias and sums as T.
+template <typename T, typename S = T>
+ForwardProblem<T, S> forward_problem(const std::vector<InputTensors>& inputs, const at::Tensor& bias,
+                                     Activation activation, at::Tensor& y) {
+  return {lane_inputs<T, S>(inputs), pointer_or_null<T>(bias), y.mutable_data_ptr<S>(), activation,
+          y.size(0), y.size(1), y.size(2)};
+}
+
+template <typename T, typename S = T>
+BackwardProblem<T, S> backward_problem(const at::Tensor& grad_y, const at::Tensor& y,
+                                       const std::vector<InputTensors>& inputs, Activation activation,
+                                       const std::vector<GradientTensors>& grads, const at::Tensor& grad_bias) {
+  BackwardProblem<T, S> problem{grad_y.const_data_ptr<S>(), grad_y.stride(0), y.const_data_ptr<S>(),
+                                lane_inputs<T, S>(inputs), {}, pointer_or_null<T>(grad_bias), activation,
+                                y.size(0), y.size(1), y.size(2)};
+  for (const GradientTensors& grad : grads)
+    problem.grads.push_back({pointer_or_null<S>(grad.x), pointer_or_null<T>(grad.u), pointer_or_null<T>(grad.v)});
+  return problem;
+}
+
 bool forward_fits_lanes(const LaneKernels* lanes, const auto& problem) {
   return lanes != nullptr && forward_scratch_vectors(problem) * lanes->vector_bytes <= kLaneScratchBytes;
 }
@@ -36,7 +56,7 @@ bool backward_fits_lanes(const LaneKernels* lanes, const auto& problem) {
          (backward_scratch_vectors(problem) + sum_entries(problem)) * lanes->vector_bytes <= kLaneScratchBytes;
 }
 
-// bfloat16 and float16 (docs/design.md, "16-bit on the CPU"): float32 arithmetic, each output rounded
+// bfloat16 and float16 (docs/design.md §7.1): float32 arithmetic, each output rounded
 // once. The lane kernels read and write the per-sample matrices in 16 bits, widening and rounding
 // them in registers; the weights, the bias and the sums over samples (dU, dV, dB) are float32 here
 // (their size does not grow with the batch). The GEMM path runs on float32 copies of everything.
@@ -62,9 +82,7 @@ void forward_16bit(const LaneKernels* lanes, const std::vector<InputTensors>& in
                    Activation activation, at::Tensor& y) {
   const at::Tensor bias32 = widened(bias);
   const std::vector<InputTensors> weights32 = with_float32_weights(inputs, false);  // alive while the kernels run
-  const ForwardProblem<float, S> problem{lane_inputs<float, S>(weights32),
-                                         pointer_or_null<float>(bias32), y.mutable_data_ptr<S>(), activation,
-                                         y.size(0), y.size(1), y.size(2)};
+  const ForwardProblem<float, S> problem = forward_problem<float, S>(weights32, bias32, activation, y);
   if (forward_fits_lanes(lanes, problem)) return lanes->forward(problem);
   at::Tensor y32 = float32_like(y);
   gemm_forward(with_float32_weights(inputs, true), bias32, activation, y32);
@@ -79,19 +97,8 @@ void backward_16bit(const LaneKernels* lanes, const at::Tensor& grad_y, const at
   for (const GradientTensors& grad : grads) grads32.push_back({grad.x, float32_like(grad.u), float32_like(grad.v)});
   const at::Tensor grad_bias32 = float32_like(grad_bias);
   const std::vector<InputTensors> weights32 = with_float32_weights(inputs, false);  // alive while the kernels run
-  BackwardProblem<float, S> problem{grad_y.const_data_ptr<S>(),
-                                    grad_y.stride(0),
-                                    y.const_data_ptr<S>(),
-                                    lane_inputs<float, S>(weights32),
-                                    {},
-                                    pointer_or_null<float>(grad_bias32),
-                                    activation,
-                                    y.size(0),
-                                    y.size(1),
-                                    y.size(2)};
-  for (const GradientTensors& grad : grads32)
-    problem.grads.push_back(
-        {pointer_or_null<S>(grad.x), pointer_or_null<float>(grad.u), pointer_or_null<float>(grad.v)});
+  const BackwardProblem<float, S> problem =
+      backward_problem<float, S>(grad_y, y, weights32, activation, grads32, grad_bias32);
   if (backward_fits_lanes(lanes, problem)) {
     lanes->backward(problem);
   } else {
@@ -126,9 +133,7 @@ void run_bilinear_forward(const std::vector<InputTensors>& inputs, const at::Ten
     return;
   }
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "matnet::bilinear", [&] {
-    const ForwardProblem<scalar_t> problem{lane_inputs<scalar_t>(inputs), pointer_or_null<scalar_t>(bias),
-                                           y.mutable_data_ptr<scalar_t>(), activation, y.size(0), y.size(1),
-                                           y.size(2)};
+    const ForwardProblem<scalar_t> problem = forward_problem<scalar_t>(inputs, bias, activation, y);
     if (forward_fits_lanes(lanes, problem)) {
       lanes->forward(problem);
     } else {
@@ -147,19 +152,7 @@ void run_bilinear_backward(const at::Tensor& grad_y, const at::Tensor& y, const 
     return;
   }
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "matnet::bilinear_backward", [&] {
-    BackwardProblem<scalar_t> problem{grad_y.const_data_ptr<scalar_t>(),
-                                      grad_y.stride(0),
-                                      y.const_data_ptr<scalar_t>(),
-                                      lane_inputs<scalar_t>(inputs),
-                                      {},
-                                      pointer_or_null<scalar_t>(grad_bias),
-                                      activation,
-                                      y.size(0),
-                                      y.size(1),
-                                      y.size(2)};
-    for (const GradientTensors& grad : grads)
-      problem.grads.push_back(
-          {pointer_or_null<scalar_t>(grad.x), pointer_or_null<scalar_t>(grad.u), pointer_or_null<scalar_t>(grad.v)});
+    const BackwardProblem<scalar_t> problem = backward_problem<scalar_t>(grad_y, y, inputs, activation, grads, grad_bias);
     if (backward_fits_lanes(lanes, problem)) {
       lanes->backward(problem);
     } else {
