@@ -272,6 +272,21 @@ def test_sixteen_bit_cpu_is_float32_rounded_once(dtype, activation, x_shape, out
 
 
 @pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
+@pytest.mark.parametrize("activation", matnet_torch.ACTIVATIONS)
+def test_sixteen_bit_cpu_special_values_are_float32_rounded_once(dtype, activation):
+    """NaN, ±inf, the largest values and subnormals in x: the same values (NaN where NaN; its bits
+    may differ, a NaN is a NaN) as the float32 kernels rounded once."""
+    x, u, v, bias = make_inputs((37, 5, 6), (4, 3), torch.float64, "cpu")
+    x[0, 0, 0], x[3, 1, 1], x[5, 2, 2], x[9, 0, 0] = float("nan"), float("inf"), -float("inf"), 1e-40
+    x[7] = torch.finfo(dtype).max
+    x, u, v, bias = (t.float().to(dtype) for t in (x, u, v, bias))
+    y = torch.ops.matnet.bilinear(x, u, v, bias, activation)
+    expected = torch.ops.matnet.bilinear(*(t.float() for t in (x, u, v, bias)), activation).to(dtype)
+    assert y.isnan().any() and torch.equal(y.isnan(), expected.isnan())
+    assert torch.equal(y[~y.isnan()], expected[~expected.isnan()])
+
+
+@pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
 def test_sixteen_bit_cpu_multi_bilinear_is_float32_rounded_once(dtype):
     xs, us, vs, bias = ([t.float().to(dtype) for t in group] if isinstance(group, list) else group.float().to(dtype)
                         for group in multi_inputs(leading=(19,)))

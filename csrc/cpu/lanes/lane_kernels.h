@@ -89,7 +89,8 @@ MATNET_ALWAYS_INLINE Lanes<T> load_lanes(const S* src) {
 }
 
 // The inverse: `lanes` stored as L scalars of type S at `dst`, each rounded once to the nearest
-// (ties to even), as c10::BFloat16 and c10::Half round a float; a NaN stays a NaN.
+// (ties to even), as c10::BFloat16 and c10::Half round a float; a NaN stays a NaN (bfloat16: 0x7FC0,
+// c10::BFloat16's; ATen's vectorised float-to-bfloat16 conversion writes 0xFFFF instead).
 template <typename T, typename S>
 MATNET_ALWAYS_INLINE void store_lanes(Lanes<T> lanes, S* dst) {
   if constexpr (std::is_same_v<S, T>) {
