@@ -22,7 +22,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 def add_cuda_arguments(parser):
     parser.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=["float32", "bfloat16"],
-                        help="CUDA: dtypes to time (default: float32 bfloat16)")
+                        help="dtypes to time, on the CPU one set of tables each (default: float32 bfloat16)")
     parser.add_argument("--bandwidth", type=float, default=3.0,
                         help="CUDA: memory bandwidth in TB/s for the floor (default: 3.0, an H100 80GB HBM3's "
                              "measured device-to-device copy)")

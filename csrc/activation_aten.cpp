@@ -43,6 +43,20 @@ void activation_grad_out(at::Tensor& out, const at::Tensor& grad_y, const at::Te
   }
 }
 
+at::Tensor activation_backward(const at::Tensor& grad_y, const at::Tensor& y, Activation activation) {
+  switch (activation) {
+    case Activation::Sigmoid:
+      return at::sigmoid_backward(grad_y, y);
+    case Activation::Tanh:
+      return at::tanh_backward(grad_y, y);
+    case Activation::Relu:
+      return at::threshold_backward(grad_y, y, 0);
+    case Activation::Identity:
+      break;
+  }
+  return grad_y;
+}
+
 at::Tensor activation_grad(const at::Tensor& grad_y, const at::Tensor& y, Activation activation) {
   if (activation == Activation::Identity) return grad_y.contiguous();
   at::Tensor grad_z = at::empty_like(grad_y, at::MemoryFormat::Contiguous);

@@ -15,6 +15,11 @@ void activate_(at::Tensor& y, Activation activation);
 // contiguous whatever grad_y's layout (for the identity, grad_y itself where it is contiguous).
 at::Tensor activation_grad(const at::Tensor& grad_y, const at::Tensor& y, Activation activation);
 
+// The same as a differentiable function of grad_y and y (ATen's sigmoid_backward, tanh_backward and
+// threshold_backward have derivatives of their own), for the differentiable backward. Applied to a
+// tangent ż instead of grad_y it gives the tangent ẏ = σ'(z) ż, since σ'(z) is elementwise.
+at::Tensor activation_backward(const at::Tensor& grad_y, const at::Tensor& y, Activation activation);
+
 // The same written into `out`, whose layout may differ from grad_y's (a permutation of it, say).
 void activation_grad_out(at::Tensor& out, const at::Tensor& grad_y, const at::Tensor& y, Activation activation);
 

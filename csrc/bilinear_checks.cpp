@@ -19,12 +19,15 @@ void check_matrix(const char* op, const std::string& name, const at::Tensor& t, 
   TORCH_CHECK(t.dim() == 2, op, ": ", name, " must be a 2-D matrix ", dims, ", got shape ", t.sym_sizes());
 }
 
-// Floating point everywhere; on the CPU the kernels are written for float32 and float64 only.
+// Floating point everywhere; on the CPU the kernels are written for float32, float64, bfloat16 and
+// float16 (the last two computed in float32).
 void check_dtype(const char* op, const std::string& name, const at::Tensor& x) {
   const auto dtype = x.scalar_type();
   TORCH_CHECK(at::isFloatingType(dtype), op, ": ", name, " must be a floating-point tensor, got ", dtype);
-  TORCH_CHECK(!x.device().is_cpu() || dtype == at::kFloat || dtype == at::kDouble, op, ": ", name, " has dtype ", dtype,
-              ", which has no cpu kernel (float32 and float64 do)");
+  TORCH_CHECK(!x.device().is_cpu() || dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16 ||
+                  dtype == at::kHalf,
+              op, ": ", name, " has dtype ", dtype,
+              ", which has no cpu kernel (float32, float64, bfloat16 and float16 do)");
 }
 
 // t has x's dtype and device (x_name: what x is called in the message).

@@ -25,6 +25,12 @@ TORCH_LIBRARY(matnet, m) {
       "multi_bilinear_backward(Tensor grad_y, Tensor[] xs, Tensor[] us, Tensor[] vs, Tensor y, str activation, "
       "bool[] output_mask) -> Tensor[]",
       {at::Tag::pt2_compliant_tag});
+  // The same gradients as multi_bilinear_backward, computed with differentiable ATen operators: what a
+  // second derivative and torch.func differentiate (csrc/autograd/differentiable_backward.h).
+  m.def(
+      "differentiable_backward(Tensor grad_y, Tensor[] xs, Tensor[] us, Tensor[] vs, Tensor y, str activation, "
+      "bool[] output_mask) -> Tensor[]",
+      {at::Tag::pt2_compliant_tag});
   // Which CPU kernels run ("avx512", "avx2" or "default"; csrc/cpu/capability.h), which this CPU
   // supports, and forcing one (as the environment variable MATNET_CPU_CAPABILITY does at start).
   m.def("cpu_capability() -> str", &matnet::cpu::cpu_capability_name);

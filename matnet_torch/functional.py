@@ -3,9 +3,18 @@ from typing import Optional, Sequence
 
 import torch
 
-from . import _library  # noqa: F401  (registers torch.ops.matnet)
+from . import _autograd
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu")
+
+
+def _under_torch_func() -> bool:
+    """Whether a torch.func transform (grad, vjp, jvp, vmap, ...) is running: they need the Python
+    autograd Functions of _autograd.py, which cost a few microseconds more per call than the
+    operators' C++ autograd that everything else (first and second derivatives, torch.compile,
+    export, LibTorch) uses. torch has no public query for it; this is the one torch.autograd.Function
+    itself asks. torch.compile traces the operators themselves."""
+    return not torch.compiler.is_compiling() and torch._C._are_functorch_transforms_active()
 
 
 def bilinear(
@@ -26,8 +35,11 @@ def bilinear(
 
     Returns:
         (..., m, n), contiguous. Differentiable in x, u, v and bias through the fused backward
-        operator, which keeps only x and y from the forward.
+        operator, which keeps only x and y from the forward; twice differentiable (create_graph=True),
+        and under the torch.func transforms (grad, vjp, jacrev, jvp, jacfwd, vmap).
     """
+    if _under_torch_func():
+        return _autograd.bilinear(x, u, v, bias, activation)
     return torch.ops.matnet.bilinear(x, u, v, bias, activation)
 
 
@@ -48,10 +60,12 @@ def multi_bilinear(
         activation: "identity", "sigmoid", "tanh" or "relu".
 
     Returns:
-        (..., m, n). Differentiable in every x_j, u_j, v_j and bias.
+        (..., m, n). Differentiable in every x_j, u_j, v_j and bias, twice, and under torch.func.
 
     Backward through the fused operator ``torch.ops.matnet.multi_bilinear_backward``, which keeps
     only the inputs and y from the forward. Errors name the input: ``us[2].size(1) (14) must equal
     xs[2].size(-2) (15)``.
     """
+    if _under_torch_func():
+        return _autograd.multi_bilinear(list(xs), list(us), list(vs), bias, activation)
     return torch.ops.matnet.multi_bilinear(list(xs), list(us), list(vs), bias, activation)

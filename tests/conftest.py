@@ -37,7 +37,7 @@ def pytest_runtest_setup(item):
 DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
 
 DTYPES = {
-    "cpu": [torch.float32, torch.float64],
+    "cpu": [torch.float32, torch.float64, torch.float16, torch.bfloat16],
     "cuda": [torch.float32, torch.float64, torch.float16, torch.bfloat16],
 }
 DEVICE_DTYPES = [

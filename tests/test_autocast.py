@@ -143,10 +143,13 @@ def test_cpu_autocast_leaves_float64_alone():
     torch.testing.assert_close(y, reference.bilinear(x, u, v, b, "tanh"), rtol=1e-12, atol=1e-12)
 
 
-def test_sixteen_bit_cpu_input_outside_autocast_is_a_clear_error():
+def test_sixteen_bit_cpu_input_outside_autocast_runs_in_sixteen_bits():
+    # The same result as autocast's float32 run: float32 arithmetic, one rounding (test_drop_in.py).
     x, u, v, b = (t.bfloat16() for t in float32_inputs((3, 4, 5), (2, 3), "cpu", bias=True))
-    with pytest.raises(RuntimeError, match="matnet::bilinear: x has dtype BFloat16, which has no cpu kernel"):
-        matnet_torch.bilinear(x, u, v, b, "tanh")
+    y = matnet_torch.bilinear(x, u, v, b, "tanh")
+    assert y.dtype == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(y, matnet_torch.bilinear(x, u, v, b, "tanh"))
 
 
 def multimodal_inputs(device, dtypes):

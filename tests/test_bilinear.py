@@ -1,6 +1,6 @@
 """matnet::bilinear against the pure-PyTorch reference: forward and gradients over
-device × dtype × activation × bias × shape × layout, gradcheck, and double backward, each under
-every CPU kernel variant this CPU supports."""
+device × dtype × activation × bias × shape × layout and gradcheck, each under every CPU kernel
+variant this CPU supports (second derivatives and torch.func: test_drop_in.py)."""
 import itertools
 
 import pytest
@@ -139,13 +139,6 @@ def test_gradcheck_float64(device, activation, x_shape):
 def test_gradcheck_without_bias():
     x, u, v, _ = (t.requires_grad_() if t is not None else None for t in make_inputs((3, 4, 5), (3, 2), torch.float64, "cpu", bias=False))
     assert torch.autograd.gradcheck(lambda *a: matnet_torch.bilinear(*a, None, "tanh"), (x, u, v))
-
-
-def test_double_backward_raises_a_clear_error():
-    inputs = [t.requires_grad_() for t in make_inputs((3, 4, 5), (3, 2), torch.float64, "cpu")]
-    (grad_x,) = torch.autograd.grad(matnet_torch.bilinear(*inputs, activation="tanh").sum(), inputs[0], create_graph=True)
-    with pytest.raises(RuntimeError, match="matnet::bilinear_backward: double backward .* is not supported"):
-        grad_x.sum().backward()
 
 
 def test_first_derivatives_with_create_graph_are_still_correct():

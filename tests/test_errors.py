@@ -26,7 +26,8 @@ ERRORS = [
     (dict(u_dtype=torch.float64), RuntimeError, r"matnet::bilinear: expected u to have the dtype of x \(Float\), got Double"),
     (dict(dtype=torch.int64), RuntimeError, r"matnet::bilinear: x must be a floating-point tensor, got Long"),
     (dict(dtype=torch.complex64), RuntimeError, r"matnet::bilinear: x must be a floating-point tensor, got ComplexFloat"),
-    (dict(dtype=torch.float16), RuntimeError, r"matnet::bilinear: x has dtype Half, which has no cpu kernel \(float32 and float64 do\)"),
+    (dict(dtype=torch.float8_e4m3fn), RuntimeError,
+     r"matnet::bilinear: x has dtype Float8_e4m3fn, which has no cpu kernel \(float32, float64, bfloat16 and float16 do\)"),
     (dict(activation="softplus"), ValueError, r"matnet::bilinear: unknown activation 'softplus'; expected one of identity, sigmoid, tanh, relu"),
     (dict(u_device="meta"), RuntimeError, r"matnet::bilinear: expected x and u on the same device, got cpu and meta"),
 ]

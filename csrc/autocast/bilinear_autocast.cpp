@@ -2,10 +2,9 @@
 // inside torch.autocast regions. The rule, per device:
 //
 // CPU (torch.autocast("cpu"), bfloat16 or float16): the operator runs in float32 and returns the
-//   dtype the inputs xs promote to (x's dtype for bilinear). The CPU kernels exist for float32 and
-//   float64 only, and a float32 run is both the fastest and the most accurate way to compute a
-//   16-bit result: the answer equals an exact 16-bit kernel with float32 accumulation, rounded once
-//   at the end. Returning the inputs' dtype keeps the layer transparent to the dtype flowing
+//   dtype the inputs xs promote to (x's dtype for bilinear). A float32 run computes a 16-bit
+//   result as the CPU's 16-bit kernels do (float32 arithmetic, rounded once at the end), and also
+//   serves float32 activations with 16-bit-cast weights without rounding them. Returning the inputs' dtype keeps the layer transparent to the dtype flowing
 //   through a model: 16-bit activations (say from a convolution under autocast) stay 16-bit
 //   downstream, float32 ones stay float32 and are never rounded (float32 parameters do not change
 //   that; torchvision's operators follow the same rule).

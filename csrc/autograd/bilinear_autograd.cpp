@@ -7,7 +7,9 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "../bilinear_checks.h"
 #include "../family_kernels.h"
+#include "differentiable_backward.h"
 
 namespace matnet::autograd {
 namespace {
@@ -17,8 +19,8 @@ using torch::autograd::variable_list;
 
 const FamilyMember& member(bool lists) { return lists ? kMultiBilinear : kBilinear; }
 
-// The backward operator as a differentiable function whose own derivative is refused: where a
-// graph of the gradients is built (create_graph=True), asking for a second derivative raises.
+// The backward operator, called directly, as a differentiable function whose own derivative is
+// refused (the forward's autograd below does not go through it when a second derivative is wanted).
 // Function outputs must be defined tensors, so forward returns only the gradients the mask asks for.
 class BackwardFunction : public torch::autograd::Function<BackwardFunction> {
  public:
@@ -31,11 +33,10 @@ class BackwardFunction : public torch::autograd::Function<BackwardFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list /*grad_outputs*/) {
-    const char* op = member(ctx->saved_data["lists"].toBool()).backward;
-    TORCH_CHECK(false, op, ": double backward (a gradient of a gradient) is not supported; use ",
-                ctx->saved_data["lists"].toBool() ? "matnet_torch.reference.multi_bilinear"
-                                                  : "matnet_torch.reference.bilinear",
-                " where second derivatives are needed");
+    const FamilyMember& op = member(ctx->saved_data["lists"].toBool());
+    TORCH_CHECK(false, op.backward, ": double backward through the backward operator called directly is not "
+                "supported; differentiate ", op.forward, " with create_graph=True instead (its backward is "
+                "differentiable)");
   }
 };
 
@@ -67,7 +68,8 @@ class ForwardFunction : public torch::autograd::Function<ForwardFunction> {
     return y;
   }
 
-  // Through the dispatcher, so the backward operator's autograd (above) applies when create_graph=True.
+  // The fused backward operator; where a graph of the gradients is built (create_graph=True, so grad
+  // mode is on here), the differentiable backward instead, so the gradients can be differentiated again.
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const variable_list saved = ctx->get_saved_variables();
     const auto inputs = static_cast<size_t>(ctx->saved_data["inputs"].toInt());
@@ -76,17 +78,35 @@ class ForwardFunction : public torch::autograd::Function<ForwardFunction> {
     c10::List<bool> mask;
     for (size_t k = 0; k < 3 * inputs; ++k) mask.push_back(ctx->needs_input_grad(k));
     mask.push_back(ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(3 * inputs));
+    const std::string& activation = ctx->saved_data["activation"].toStringRef();
     variable_list grads =
-        call_backward(member(ctx->saved_data["lists"].toBool()), grad_outputs[0], xs, us, vs, saved[3 * inputs],
-                      ctx->saved_data["activation"].toStringRef(), mask);
+        at::GradMode::is_enabled()
+            ? differentiable_backward(grad_outputs[0], xs, us, vs, saved[3 * inputs],
+                                      parse_activation(activation, member(ctx->saved_data["lists"].toBool()).backward),
+                                      mask)
+            : call_backward(member(ctx->saved_data["lists"].toBool()), grad_outputs[0], xs, us, vs, saved[3 * inputs],
+                            activation, mask);
     // One gradient per input of forward: none for the activation string and the lists flag.
     grads.resize(3 * inputs + 3);
     return grads;
   }
 };
 
+// Forward-mode AD through dual tensors (torch.autograd.forward_ad) needs a jvp, which C++ autograd
+// Functions cannot have; torch.func.jvp and jacfwd reach the operators' Python autograd.Function
+// (matnet_torch/_autograd.py), which has one.
+void refuse_dual_tensors(const FamilyMember& op, at::TensorList xs, at::TensorList us, at::TensorList vs,
+                         const std::optional<at::Tensor>& bias) {
+  bool dual = bias.has_value() && bias->_fw_grad(/*level=*/0).defined();
+  for (at::TensorList list : {xs, us, vs})
+    for (const at::Tensor& t : list) dual = dual || t._fw_grad(/*level=*/0).defined();
+  TORCH_CHECK(!dual, op.forward, ": forward-mode AD with dual tensors (torch.autograd.forward_ad) is not supported; "
+              "use torch.func.jvp or torch.func.jacfwd, which are");
+}
+
 at::Tensor forward_autograd(const FamilyMember& op, at::TensorList xs, at::TensorList us, at::TensorList vs,
                             const std::optional<at::Tensor>& bias, c10::string_view activation) {
+  refuse_dual_tensors(op, xs, us, vs, bias);
   return ForwardFunction::apply(xs, us, vs, bias, activation, op.lists);
 }
 

@@ -28,7 +28,7 @@ bool cpu_has(CpuCapability capability) {
     case CpuCapability::Avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CpuCapability::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case CpuCapability::Neon:
       return false;
     case CpuCapability::Default:

@@ -4,6 +4,9 @@
 // header is portable, the vector code lives only in the per-ISA translation units.
 #pragma once
 
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -18,17 +21,27 @@ namespace matnet::cpu {
 constexpr int64_t kSumSlots = 16;
 constexpr int64_t kMinBlocksPerSlot = 4;
 
+// Entry points for float32 and float64, and for bfloat16 and float16 samples computed in float32
+// (bilinear_problem.h).
 struct LaneKernels {
   int64_t vector_bytes;  // one register: a block holds vector_bytes / sizeof(T) samples
   void (*forward_float)(const ForwardProblem<float>&);
   void (*forward_double)(const ForwardProblem<double>&);
+  void (*forward_bfloat16)(const ForwardProblem<float, c10::BFloat16>&);
+  void (*forward_half)(const ForwardProblem<float, c10::Half>&);
   void (*backward_float)(const BackwardProblem<float>&);
   void (*backward_double)(const BackwardProblem<double>&);
+  void (*backward_bfloat16)(const BackwardProblem<float, c10::BFloat16>&);
+  void (*backward_half)(const BackwardProblem<float, c10::Half>&);
 
   void forward(const ForwardProblem<float>& problem) const { forward_float(problem); }
   void forward(const ForwardProblem<double>& problem) const { forward_double(problem); }
+  void forward(const ForwardProblem<float, c10::BFloat16>& problem) const { forward_bfloat16(problem); }
+  void forward(const ForwardProblem<float, c10::Half>& problem) const { forward_half(problem); }
   void backward(const BackwardProblem<float>& problem) const { backward_float(problem); }
   void backward(const BackwardProblem<double>& problem) const { backward_double(problem); }
+  void backward(const BackwardProblem<float, c10::BFloat16>& problem) const { backward_bfloat16(problem); }
+  void backward(const BackwardProblem<float, c10::Half>& problem) const { backward_half(problem); }
 };
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -2,6 +2,8 @@
 #include "bilinear_lanes.h"
 
 #ifdef MATNET_HAVE_X86_LANE_KERNELS
+#include <immintrin.h>
+
 #include "../parallel.h"
 
 #include <vector>
@@ -25,6 +27,15 @@ struct Isa {
   // Cache lines of the next block fetched per register tile (Prefetcher in lane_kernels.h): twice
   // AVX2's, as a block holds twice the samples (measured: docs/cpu_kernels.md, "Where the time goes").
   static constexpr int kPrefetchLinesPerTile = 8;
+  // 16 float16 ↔ float32 lanes (AVX-512F's conversions, rounding to nearest even): float16 samples.
+  static __m512 widen_half(const void* src) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(src)));
+  }
+  template <typename Lanes>
+  static void narrow_half(Lanes lanes, void* dst) {
+    _mm256_storeu_si256(static_cast<__m256i*>(dst),
+                        _mm512_cvtps_ph((__m512)lanes, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
 };
 }  // namespace matnet::cpu::avx512
 #include "bilinear_lanes_impl.h"

@@ -87,18 +87,18 @@ void zero_padding_lanes(Lanes<T>* values, int64_t size, int64_t count) {
 }
 
 // Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B) for the `count` samples from `first`.
-template <typename T>
-void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t count, const Scratch<T>& scratch,
+template <typename T, typename S>
+void forward_block(const ForwardProblem<T, S>& problem, int64_t first, int64_t count, const Scratch<T>& scratch,
                    Prefetcher& prefetch) {
   const int64_t m = problem.m, n = problem.n;
   Lanes<T>* zs = scratch.data;  // Z_i     (m, n)
   Lanes<T>* xs = zs + m * n;    // X_i^j   (p, q)
   for (size_t j = 0; j < problem.inputs.size(); ++j) {
-    const BilinearInput<T>& in = problem.inputs[j];
+    const BilinearInput<T, S>& in = problem.inputs[j];
     const int64_t p = in.p, q = in.q;
     Lanes<T>* middle = xs + p * q;  // X Vᵀ or U X
     scratch.check_fits(middle + std::max(p * n, m * q));
-    samples_to_lanes(in.x + first * p * q, p * q, count, p * q, xs);
+    samples_to_lanes<T>(in.x + first * p * q, p * q, count, p * q, xs);
     const bool add_to_z = j > 0;  // the first input writes Z, the others add to it
     if (right_product_first(m, n, p, q)) {
       // T_i = X_i Vᵀ, as T_iᵀ(k, r) = Σ_c V(k, c) X_i(r, c); stored (p, n).
@@ -115,15 +115,15 @@ void forward_block(const ForwardProblem<T>& problem, int64_t first, int64_t coun
   if (problem.bias != nullptr)
     for (int64_t k = 0; k < m * n; ++k) zs[k] += problem.bias[k];
   activate_in_place(problem.activation, reinterpret_cast<T*>(zs), m * n * kLanes<T>);
-  lanes_to_samples(zs, count, m * n, problem.y + first * m * n);
+  lanes_to_samples<T>(zs, count, m * n, problem.y + first * m * n);
 }
 
 // Per thread: lane-wise sums over samples of dU_j, dV_j (for every input, in order) and dB.
-template <typename T>
 struct LaneSumLayout {
   std::vector<int64_t> u_offset, v_offset;
   int64_t bias_offset, size;
-  explicit LaneSumLayout(const BackwardProblem<T>& problem) {
+  template <typename T, typename S>
+  explicit LaneSumLayout(const BackwardProblem<T, S>& problem) {
     int64_t at = 0;
     for (const auto& in : problem.inputs) {
       u_offset.push_back(at);
@@ -139,8 +139,8 @@ struct LaneSumLayout {
 // For the `count` samples from `first`, with Δ_i = G_i ⊙ σ'(Z_i) and for every input j
 // (docs/design.md §2):  dX_i^j = U_jᵀ Δ_i V_j,  dU_j += Δ_i V_j X_i^jᵀ,  dV_j += Δ_iᵀ U_j X_i^j,  dB += Δ_i,
 // through P_i = Δ_i V_j and R_i = U_jᵀ Δ_i:  dX_i^j = R_i V_j,  dU_j += P_i X_i^jᵀ,  dV_j += R_iᵀ X_i^j.
-template <typename T>
-void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& layout, int64_t first, int64_t count,
+template <typename T, typename S>
+void backward_block(const BackwardProblem<T, S>& problem, const LaneSumLayout& layout, int64_t first, int64_t count,
                     const Scratch<T>& scratch, Lanes<T>* sums, Prefetcher& prefetch) {
   const int64_t m = problem.m, n = problem.n;
   Lanes<T>* delta = scratch.data;  // G_i, then Δ_i  (m, n)
@@ -148,10 +148,10 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
   Lanes<T>* xs = ys + m * n;     // X_i^j          (p, q)
   // Δ_i = G_i ⊙ σ'(Z_i). The padding lanes hold G = 0 and X = 0; Δ, P and R are zeroed there
   // too, so that whatever the weights hold, those lanes add exactly nothing to dU, dV and dB.
-  samples_to_lanes(problem.grad_y + first * problem.grad_y_sample_stride, problem.grad_y_sample_stride, count,
+  samples_to_lanes<T>(problem.grad_y + first * problem.grad_y_sample_stride, problem.grad_y_sample_stride, count,
                    m * n, delta);
   if (problem.activation != Activation::Identity) {
-    samples_to_lanes(problem.y + first * m * n, m * n, count, m * n, ys);
+    samples_to_lanes<T>(problem.y + first * m * n, m * n, count, m * n, ys);
     backpropagate_activation(problem.activation, reinterpret_cast<T*>(delta), reinterpret_cast<const T*>(ys),
                              m * n * kLanes<T>);
     zero_padding_lanes<T>(delta, m * n, count);
@@ -161,14 +161,14 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
     for (int64_t k = 0; k < m * n; ++k) sum_bias[k] += delta[k];
   }
   for (size_t j = 0; j < problem.inputs.size(); ++j) {
-    const BilinearInput<T>& in = problem.inputs[j];
-    const InputGradients<T>& out = problem.grads[j];
+    const BilinearInput<T, S>& in = problem.inputs[j];
+    const InputGradients<T, S>& out = problem.grads[j];
     const int64_t p = in.p, q = in.q;
     Lanes<T>* ps = xs + p * q;   // P_i   (m, q)
     Lanes<T>* rs = ps + m * q;   // R_i   (p, n)
     Lanes<T>* dxs = rs + p * n;  // dX_i  (p, q)
     scratch.check_fits(dxs + p * q);
-    if (out.u != nullptr || out.v != nullptr) samples_to_lanes(in.x + first * p * q, p * q, count, p * q, xs);
+    if (out.u != nullptr || out.v != nullptr) samples_to_lanes<T>(in.x + first * p * q, p * q, count, p * q, xs);
     if (out.u != nullptr) {
       // P_i = Δ_i V, as P_iᵀ(c, a) = Σ_k V(k, c) Δ_i(a, k); stored (m, q).
       scalar_times_lanes<T>(false, q, m, n, in.v, {1, q}, delta, {1, n}, ps, {1, q}, prefetch);
@@ -188,7 +188,7 @@ void backward_block(const BackwardProblem<T>& problem, const LaneSumLayout<T>& l
     if (out.x != nullptr) {
       // dX_i = R_i V, as dX_iᵀ(c, r) = Σ_k V(k, c) R_i(r, k); stored (p, q).
       scalar_times_lanes<T>(false, q, p, n, in.v, {1, q}, rs, {1, n}, dxs, {1, q}, prefetch);
-      lanes_to_samples(dxs, count, p * q, out.x + first * p * q);
+      lanes_to_samples<T>(dxs, count, p * q, out.x + first * p * q);
     }
   }
 }
@@ -202,17 +202,17 @@ void add_samples(Prefetcher& prefetch, const T* base, int64_t sample_stride, int
 }
 
 // What the block from sample `first` reads from the batch: every input's X.
-template <typename T>
-void prefetch_forward_block(const ForwardProblem<T>& problem, int64_t first, Prefetcher& prefetch) {
+template <typename T, typename S>
+void prefetch_forward_block(const ForwardProblem<T, S>& problem, int64_t first, Prefetcher& prefetch) {
   prefetch.clear();
   const int64_t count = samples_in_block<T>(problem.batch, first);
   if (count == 0) return;
-  for (const BilinearInput<T>& in : problem.inputs) add_samples(prefetch, in.x, in.p * in.q, first, count, in.p * in.q);
+  for (const BilinearInput<T, S>& in : problem.inputs) add_samples(prefetch, in.x, in.p * in.q, first, count, in.p * in.q);
 }
 
 // What the backward of the block from sample `first` reads from the batch: G, Y, every input's X.
-template <typename T>
-void prefetch_backward_block(const BackwardProblem<T>& problem, int64_t first, Prefetcher& prefetch) {
+template <typename T, typename S>
+void prefetch_backward_block(const BackwardProblem<T, S>& problem, int64_t first, Prefetcher& prefetch) {
   prefetch.clear();
   const int64_t count = samples_in_block<T>(problem.batch, first);
   if (count == 0) return;
@@ -220,14 +220,14 @@ void prefetch_backward_block(const BackwardProblem<T>& problem, int64_t first, P
   add_samples(prefetch, problem.grad_y, problem.grad_y_sample_stride, first, count, mn);
   if (problem.activation != Activation::Identity) add_samples(prefetch, problem.y, mn, first, count, mn);
   for (size_t j = 0; j < problem.inputs.size(); ++j) {
-    const InputGradients<T>& out = problem.grads[j];
-    const BilinearInput<T>& in = problem.inputs[j];
+    const InputGradients<T, S>& out = problem.grads[j];
+    const BilinearInput<T, S>& in = problem.inputs[j];
     if (out.u != nullptr || out.v != nullptr) add_samples(prefetch, in.x, in.p * in.q, first, count, in.p * in.q);
   }
 }
 
-template <typename T>
-void forward(const ForwardProblem<T>& problem) {
+template <typename T, typename S>
+void forward(const ForwardProblem<T, S>& problem) {
   const int64_t scratch_size = forward_scratch_vectors(problem) * kLanes<T>;
   parallel_for(0, number_of_blocks<T>(problem.batch), kBlocksPerTask, [&](int64_t first, int64_t last) {
     std::vector<T> scratch(scratch_size);
@@ -245,9 +245,9 @@ void forward(const ForwardProblem<T>& problem) {
 // summed lane by lane in a thread's accumulators, whose lanes are then added in order into the
 // slot's scalar sums; the slots are added in order at the end. Neither step depends on which
 // thread ran which slot, so the sums are the same bits for any number of threads.
-template <typename T>
-void backward(const BackwardProblem<T>& problem) {
-  const LaneSumLayout<T> layout(problem);
+template <typename T, typename S>
+void backward(const BackwardProblem<T, S>& problem) {
+  const LaneSumLayout layout(problem);
   const int64_t blocks = number_of_blocks<T>(problem.batch);
   const int64_t slots = std::clamp<int64_t>(blocks / kMinBlocksPerSlot, 1, kSumSlots);
   const int64_t scratch_size = backward_scratch_vectors(problem) * kLanes<T>;
@@ -290,7 +290,14 @@ void backward(const BackwardProblem<T>& problem) {
 
 }  // namespace
 
-const LaneKernels lane_kernels = {Isa::kVectorBytes, &forward<float>, &forward<double>, &backward<float>,
-                                  &backward<double>};
+const LaneKernels lane_kernels = {Isa::kVectorBytes,
+                                  &forward<float, float>,
+                                  &forward<double, double>,
+                                  &forward<float, c10::BFloat16>,
+                                  &forward<float, c10::Half>,
+                                  &backward<float, float>,
+                                  &backward<double, double>,
+                                  &backward<float, c10::BFloat16>,
+                                  &backward<float, c10::Half>};
 
 }  // namespace matnet::cpu::MATNET_CPU_CAPABILITY

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -96,11 +97,51 @@ MATNET_ALWAYS_INLINE void transpose_tile(Lanes<T>* rows) {
   transpose_stage<T, 1>(rows);
 }
 
+// L scalars of storage type S from `src` (bilinear_problem.h) as one lane vector of T: loaded as
+// they are where S is T; bfloat16 is float32's upper 16 bits, so widening is a shift of the bits;
+// float16 through the instruction set's own conversion (Isa::widen_half).
+template <typename T, typename S>
+MATNET_ALWAYS_INLINE Lanes<T> load_lanes(const S* src) {
+  if constexpr (std::is_same_v<S, T>) {
+    return *reinterpret_cast<const Lanes<T>*>(src);
+  } else if constexpr (std::is_same_v<S, c10::BFloat16>) {
+    using Bits16 __attribute__((vector_size(Isa::kVectorBytes / 2), aligned(2))) = uint16_t;
+    using Bits32 __attribute__((vector_size(Isa::kVectorBytes))) = uint32_t;
+    return reinterpret_cast<Lanes<T>>(__builtin_convertvector(*reinterpret_cast<const Bits16*>(src), Bits32) << 16);
+  } else {
+    static_assert(std::is_same_v<S, c10::Half> && std::is_same_v<T, float>);
+    return reinterpret_cast<Lanes<T>>(Isa::widen_half(src));
+  }
+}
+
+// The inverse: `lanes` stored as L scalars of type S at `dst`, each rounded once to the nearest
+// (ties to even), as c10::BFloat16 and c10::Half round a float; a NaN stays a NaN (bfloat16: 0x7FC0,
+// c10::BFloat16's; ATen's vectorised float-to-bfloat16 conversion writes 0xFFFF instead).
+template <typename T, typename S>
+MATNET_ALWAYS_INLINE void store_lanes(Lanes<T> lanes, S* dst) {
+  if constexpr (std::is_same_v<S, T>) {
+    *reinterpret_cast<Lanes<T>*>(dst) = lanes;
+  } else if constexpr (std::is_same_v<S, c10::BFloat16>) {
+    using Bits16 __attribute__((vector_size(Isa::kVectorBytes / 2), aligned(2))) = uint16_t;
+    using Bits32 __attribute__((vector_size(Isa::kVectorBytes))) = uint32_t;
+    const Bits32 bits = reinterpret_cast<Bits32>(lanes);
+    // Adding 0x7FFF plus the lowest kept bit carries into the kept bits exactly when the dropped
+    // half is above a tie, or a tie with an odd kept part. A NaN becomes the quiet NaN 0x7FC0.
+    const Bits32 rounded = bits + 0x7FFFu + ((bits >> 16) & 1u);
+    const Bits32 nan = reinterpret_cast<Bits32>((bits & 0x7FFFFFFFu) > 0x7F800000u);
+    *reinterpret_cast<Bits16*>(dst) = __builtin_convertvector(((rounded & ~nan) | (0x7FC00000u & nan)) >> 16, Bits16);
+  } else {
+    static_assert(std::is_same_v<S, c10::Half> && std::is_same_v<T, float>);
+    Isa::narrow_half(lanes, dst);
+  }
+}
+
 // dst[k][lane] = src[lane·sample_stride + k], k < size, for the `count` ≤ L samples of a block, L × L
 // tiles at a time through registers; the lanes past `count` are zero, so they add nothing to sums
 // over samples. sample_stride is `size` for consecutive samples, 0 for one matrix shared by all.
-template <typename T>
-void samples_to_lanes(const T* src, int64_t sample_stride, int64_t count, int64_t size, Lanes<T>* dst) {
+// Samples stored as S are widened to T as they are loaded (load_lanes).
+template <typename T, typename S>
+void samples_to_lanes(const S* src, int64_t sample_stride, int64_t count, int64_t size, Lanes<T>* dst) {
   constexpr int64_t L = kLanes<T>;
   int64_t k0 = 0;
   for (; k0 + L <= size; k0 += L) {
@@ -108,10 +149,10 @@ void samples_to_lanes(const T* src, int64_t sample_stride, int64_t count, int64_
     if (count == L) {  // full blocks, all but the last: no per-lane test
 #pragma GCC unroll 16
       for (int64_t lane = 0; lane < L; ++lane)
-        rows[lane] = *reinterpret_cast<const Lanes<T>*>(src + lane * sample_stride + k0);
+        rows[lane] = load_lanes<T>(src + lane * sample_stride + k0);
     } else {
       for (int64_t lane = 0; lane < L; ++lane)
-        rows[lane] = lane < count ? *reinterpret_cast<const Lanes<T>*>(src + lane * sample_stride + k0) : Lanes<T>{};
+        rows[lane] = lane < count ? load_lanes<T>(src + lane * sample_stride + k0) : Lanes<T>{};
     }
     transpose_tile<T>(rows);
 #pragma GCC unroll 16
@@ -119,14 +160,15 @@ void samples_to_lanes(const T* src, int64_t sample_stride, int64_t count, int64_
   }
   for (int64_t k = k0; k < size; ++k) {
     Lanes<T> column{};
-    for (int64_t lane = 0; lane < count; ++lane) column[lane] = src[lane * sample_stride + k];
+    for (int64_t lane = 0; lane < count; ++lane) column[lane] = static_cast<T>(src[lane * sample_stride + k]);
     dst[k] = column;
   }
 }
 
-// dst[lane·size + k] = src[k][lane]: back to one matrix per sample, for the `count` real lanes.
-template <typename T>
-void lanes_to_samples(const Lanes<T>* src, int64_t count, int64_t size, T* dst) {
+// dst[lane·size + k] = src[k][lane]: back to one matrix per sample, for the `count` real lanes,
+// rounded once where S is narrower than T (store_lanes).
+template <typename T, typename S>
+void lanes_to_samples(const Lanes<T>* src, int64_t count, int64_t size, S* dst) {
   constexpr int64_t L = kLanes<T>;
   int64_t k0 = 0;
   for (; k0 + L <= size; k0 += L) {
@@ -134,10 +176,10 @@ void lanes_to_samples(const Lanes<T>* src, int64_t count, int64_t size, T* dst) 
 #pragma GCC unroll 16
     for (int64_t k = 0; k < L; ++k) rows[k] = src[k0 + k];
     transpose_tile<T>(rows);
-    for (int64_t lane = 0; lane < count; ++lane) *reinterpret_cast<Lanes<T>*>(dst + lane * size + k0) = rows[lane];
+    for (int64_t lane = 0; lane < count; ++lane) store_lanes<T>(rows[lane], dst + lane * size + k0);
   }
   for (int64_t k = k0; k < size; ++k)
-    for (int64_t lane = 0; lane < count; ++lane) dst[lane * size + k] = src[k][lane];
+    for (int64_t lane = 0; lane < count; ++lane) dst[lane * size + k] = static_cast<S>(src[k][lane]);
 }
 
 // Strides of a matrix operand, in elements: entry (row, col) is at row·row_stride + col·col_stride.
