@@ -68,12 +68,18 @@ def thread_count():
     torch.set_num_threads(previous)
 
 
-def timed_inputs(batch):
-    """float32 inputs of `batch` MNIST-sized samples, the paper's first layer (28×28 → 10×10)."""
+def timed_call(batch, direction):
+    """A call of the forward or the backward on `batch` MNIST-sized float32 samples, the paper's first
+    layer (28×28 → 10×10)."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 28, 28, generator=generator)
     u, v = torch.randn(10, 28, generator=generator), torch.randn(10, 28, generator=generator)
-    return x, u, v
+    if direction == "forward":
+        return lambda: matnet_torch.bilinear(x, u, v, activation="sigmoid")
+    leaves = [t.requires_grad_() for t in (x, u, v)]
+    y = matnet_torch.bilinear(*leaves, activation="sigmoid")
+    grad_y = torch.ones_like(y)
+    return lambda: torch.autograd.grad(y, leaves, grad_y, retain_graph=True)
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
@@ -84,20 +90,18 @@ def test_the_lane_kernels_use_exactly_the_threads_torch_allows(capability, threa
     matnet_torch.set_cpu_capability(capability)
     thread_count(threads)
     try:
-        x, u, v = timed_inputs(100_000)
-        if direction == "forward":
-            call = lambda: matnet_torch.bilinear(x, u, v, activation="sigmoid")  # noqa: E731
-        else:
-            leaves = [t.requires_grad_() for t in (x, u, v)]
-            y = matnet_torch.bilinear(*leaves, activation="sigmoid")
-            grad_y = torch.ones_like(y)
-            call = lambda: torch.autograd.grad(y, leaves, grad_y, retain_graph=True)  # noqa: E731
-        call()  # a first call starts any thread pool, outside the measurement
-        started = time.perf_counter()
+        # One call must take at least 40 clock ticks per thread, so that a quarter of it is several
+        # ticks: the batch grows until it does, from the time of a first call (which also starts any
+        # thread pool, outside the measurement), whatever this CPU's speed.
+        batch, took = 25_000, 0.0
+        while took * TICKS_PER_SECOND < 40 and batch < 800_000:
+            batch *= 2
+            call = timed_call(batch, direction)
+            started = time.perf_counter()
+            call()
+            took = time.perf_counter() - started
         workers = threads_that_worked(call)
-        took = time.perf_counter() - started
     finally:
         matnet_torch.set_cpu_capability(previous)
-    # At least 30 clock ticks of work per thread, so that a quarter of it is several ticks.
-    assert took * TICKS_PER_SECOND >= 30, f"the call took {took:.3f} s: too short to count threads"
+    assert took * TICKS_PER_SECOND >= 40, f"a call of {batch} samples took {took:.3f} s: too short to count threads"
     assert len(workers) == threads, f"{len(workers)} threads worked with torch.set_num_threads({threads})"
