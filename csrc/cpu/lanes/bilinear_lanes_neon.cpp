@@ -5,6 +5,8 @@
 #include "bilinear_lanes.h"
 
 #ifdef MATNET_HAVE_NEON_LANE_KERNELS
+#include <arm_neon.h>
+
 #include <vector>
 
 #include "../parallel.h"
@@ -20,6 +22,13 @@ struct Isa {
   // Cache lines of the next block fetched per register tile (Prefetcher in lane_kernels.h): half
   // AVX2's, as a block holds half its samples (not tuned either).
   static constexpr int kPrefetchLinesPerTile = 2;
+  // 4 float16 ↔ float32 lanes (ARMv8-A's conversions, rounding to nearest even, the default mode):
+  // float16 samples.
+  static float32x4_t widen_half(const void* src) { return vcvt_f32_f16(vld1_f16(static_cast<const float16_t*>(src))); }
+  template <typename Lanes>
+  static void narrow_half(Lanes lanes, void* dst) {
+    vst1_f16(static_cast<float16_t*>(dst), vcvt_f16_f32(reinterpret_cast<float32x4_t>(lanes)));
+  }
 };
 }  // namespace matnet::cpu::neon
 #include "bilinear_lanes_impl.h"
