@@ -110,6 +110,14 @@ def test_backward_operator_called_directly_refuses_double_backward_clearly():
         grad_x.sum().backward()
 
 
+def test_plain_calls_keep_the_cpp_autograd():
+    """Outside torch.func the operators' C++ autograd records the graph (no Python autograd.Function
+    on the first-order path: benchmarks/bench_bilinear.py's ratios stay those of the fused backward)."""
+    x, u, v, bias = leaves(make_inputs((3, 4, 5), (2, 3), torch.float64, "cpu"))
+    assert type(matnet_torch.bilinear(x, u, v, bias, "tanh").grad_fn).__name__ == "CppFunction"
+    assert type(matnet_torch.multi_bilinear([x], [u], [v], bias, "tanh").grad_fn).__name__ == "CppFunction"
+
+
 def test_dual_tensors_outside_torch_func_get_a_clear_error():
     import torch.autograd.forward_ad as forward_ad
 
