@@ -87,6 +87,23 @@ def test_hessian_vector_product_matches_plain_pytorch(activation):
         torch.testing.assert_close(ours, plain, **F64)
 
 
+@pytest.mark.parametrize("route", ["autograd", "torch.func"])
+def test_third_derivative_matches_plain_pytorch(route):
+    """d³/ds³ of Σ σ(s·U X Vᵀ)³: the differentiable backward is itself differentiable again."""
+    x, u, v, _ = make_inputs((3, 4, 5), (2, 3), torch.float64, "cpu")
+
+    def third(implementation):
+        loss = lambda s: implementation.bilinear(x, u * s, v, None, "sigmoid").pow(3).sum()  # noqa: E731
+        s = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+        if route == "torch.func":
+            return func.grad(func.grad(func.grad(loss)))(s)
+        (first,) = torch.autograd.grad(loss(s), s, create_graph=True)
+        (second,) = torch.autograd.grad(first, s, create_graph=True)
+        return torch.autograd.grad(second, s)[0]
+
+    torch.testing.assert_close(third(matnet_torch), third(reference), **F64)
+
+
 def test_gradient_penalty_trains_like_plain_pytorch():
     """WGAN-GP's penalty (‖∂D/∂x‖ − 1)², differentiated in the weights: a second derivative."""
     inputs = make_inputs((8, 4, 6), (3, 2), torch.float64, "cpu")
@@ -108,6 +125,14 @@ def test_backward_operator_called_directly_refuses_double_backward_clearly():
     grad_x, *_ = torch.ops.matnet.bilinear_backward(grad_y, x, u, v, y, "tanh", [True, False, False, False])
     with pytest.raises(RuntimeError, match="matnet::bilinear_backward: double backward .* differentiate matnet::bilinear"):
         grad_x.sum().backward()
+
+
+def test_plain_calls_keep_the_cpp_autograd():
+    """Outside torch.func the operators' C++ autograd records the graph (no Python autograd.Function
+    on the first-order path: benchmarks/bench_bilinear.py's ratios stay those of the fused backward)."""
+    x, u, v, bias = leaves(make_inputs((3, 4, 5), (2, 3), torch.float64, "cpu"))
+    assert type(matnet_torch.bilinear(x, u, v, bias, "tanh").grad_fn).__name__ == "CppFunction"
+    assert type(matnet_torch.multi_bilinear([x], [u], [v], bias, "tanh").grad_fn).__name__ == "CppFunction"
 
 
 def test_dual_tensors_outside_torch_func_get_a_clear_error():
