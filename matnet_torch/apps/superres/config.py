@@ -100,7 +100,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                    "50%% and 75%% of the epochs) or constant")
     optimisation.add_argument("--batch-size", type=int, default=None,
                               help=f"patches per step; default per optimizer: {DEFAULT_BATCH_SIZE}")
-    optimisation.add_argument("--epochs", type=int, default=20, help="passes over the training patches")
+    optimisation.add_argument("--epochs", type=int, default=40, help="passes over the training patches")
 
     run = parser.add_argument_group("run")
     run.add_argument("--images", default=None,
