@@ -1,8 +1,9 @@
 """Builds matnet_torch and its operator library matnet_torch/_C.
 
 The C++ library is always built. Its CUDA kernels are built when the installed torch has CUDA and a
-CUDA toolkit is found, or when FORCE_CUDA=1; never by whether a GPU is visible. The package metadata
-(name, version, dependencies, commands) is in pyproject.toml. Install with
+CUDA toolkit is found, or when FORCE_CUDA=1, and not when MATNET_CPU_ONLY=1; never by whether a GPU
+is visible. The package metadata (name, version, dependencies, commands) is in pyproject.toml.
+Install with
     pip install --no-build-isolation -e .
 """
 import glob
@@ -19,6 +20,8 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 def cuda_choice():
     """(build CUDA kernels?, the reason), decided from the toolchain only."""
+    if os.environ.get("MATNET_CPU_ONLY", "0") == "1":
+        return False, "MATNET_CPU_ONLY=1"
     if os.environ.get("FORCE_CUDA", "0") == "1":
         return True, "FORCE_CUDA=1"
     if torch.version.cuda is None:

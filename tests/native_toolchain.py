@@ -1,5 +1,6 @@
 """The compilers the native-build tests use: the CUDA toolkit (found without asking torch, whose
-CUDA_HOME is None under a CPU build) and the host C++ compiler."""
+CUDA_HOME is None under a CPU build) and the host C++ compilers: GCC (else the system's c++), and
+clang where it is installed, so that a C++ program built with either is tested."""
 import os
 import shutil
 import subprocess
@@ -23,7 +24,11 @@ CUDA_HOME = find_cuda_home()
 NVCC = CUDA_HOME / "bin" / "nvcc" if CUDA_HOME else None
 CXX = shutil.which("g++") or shutil.which("c++")
 requires_nvcc = pytest.mark.skipif(NVCC is None, reason="no CUDA toolkit (nvcc) found")
-requires_cxx = pytest.mark.skipif(CXX is None, reason="no C++ compiler")
+# Every C++ compiler found, one pytest parameter each, for the tests that build with each (none: the
+# tests skip).
+CXX_COMPILERS = [
+    pytest.param(compiler, id=Path(compiler).name) for compiler in dict.fromkeys([CXX, shutil.which("clang++")]) if compiler
+]
 
 
 def run(command, **kwargs):

@@ -9,7 +9,7 @@ import torch
 from torch.utils import cpp_extension
 
 import matnet_torch
-from native_toolchain import CUDA_HOME, CXX, NVCC, ROOT, requires_cxx, requires_nvcc, run
+from native_toolchain import CUDA_HOME, CXX_COMPILERS, NVCC, ROOT, requires_nvcc, run
 
 CUDA_SOURCES = sorted((ROOT / "csrc/cuda").glob("*.cu"))
 
@@ -32,14 +32,14 @@ def test_cuda_kernels_compile_with_plain_nvcc(tmp_path, source):
 
 
 @requires_nvcc
-@requires_cxx
-def test_cuda_aten_glue_compiles(tmp_path):
+@pytest.mark.parametrize("cxx", CXX_COMPILERS)
+def test_cuda_aten_glue_compiles(tmp_path, cxx):
     # A CPU build of torch ships the c10/cuda headers but not the one CMake generates for CUDA
     # builds; it only says the c10_cuda library is shared, so an equivalent is supplied here.
     generated = tmp_path / "c10" / "cuda" / "impl" / "cuda_cmake_macros.h"
     generated.parent.mkdir(parents=True)
     generated.write_text("#define C10_CUDA_BUILD_SHARED_LIBS\n")
-    run([CXX, "-fsyntax-only", "-DWITH_CUDA", *torch_compile_flags(), f"-I{tmp_path}", f"-I{CUDA_HOME}/include",
+    run([cxx, "-fsyntax-only", "-DWITH_CUDA", *torch_compile_flags(), f"-I{tmp_path}", f"-I{CUDA_HOME}/include",
          ROOT / "csrc/cuda/bilinear_cuda.cpp"])
 
 
@@ -57,10 +57,10 @@ def libtorch_link_flags(library: Path):
     return [f"-L{torch_lib}", "-Wl,--no-as-needed", *libraries, str(library), f"-Wl,-rpath,{torch_lib}:{library.parent}"]
 
 
-@requires_cxx
-def test_libtorch_program_gets_gradients_from_cpp_autograd(tmp_path):
+@pytest.mark.parametrize("cxx", CXX_COMPILERS)
+def test_libtorch_program_gets_gradients_from_cpp_autograd(tmp_path, cxx):
     program = tmp_path / "bilinear_autograd"
-    run([CXX, "-O1", *torch_compile_flags(), f"-I{ROOT / 'csrc/include'}", ROOT / "examples/cpp/bilinear_autograd.cpp",
+    run([cxx, "-O1", *torch_compile_flags(), f"-I{ROOT / 'csrc/include'}", ROOT / "examples/cpp/bilinear_autograd.cpp",
          "-o", program, *libtorch_link_flags(Path(matnet_torch._library.library_path))])
     result = run([program])
     assert "match the ATen reference" in result.stdout

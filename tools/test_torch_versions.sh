@@ -16,6 +16,9 @@ VERSIONS=("$@")
 [[ ${#VERSIONS[@]} -gt 0 ]] || VERSIONS=(2.11.0 2.12.1 2.13.0 2.14.1)
 TESTS=(tests/test_bilinear.py tests/test_multi_bilinear.py tests/test_layer.py)
 PYTHON="${PYTHON:-python3}"
+# The CPU library only (the tests run on the CPU; PyPI's torch is a CUDA build, which would build the
+# CUDA kernels wherever a CUDA toolkit is found).
+export MATNET_CPU_ONLY=1
 
 echo "| torch | Python | build | ${TESTS[*]} |"
 echo "|---|---|---|---|"
