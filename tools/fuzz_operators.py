@@ -5,16 +5,18 @@
 
 Valid cases draw the operator, the shapes (empty batches, no batch dimension, several leading
 dimensions, 1×1 matrices, now and then sizes that reach the GEMM path), the layouts (contiguous,
-transposed, strided, stride-0 batch), the dtype (float32, float64, bfloat16, float16), the activation, a bias or none, which
-inputs need gradients, and the CPU kernel variant (every one ``supported_cpu_capabilities`` lists).
+transposed, strided, stride-0 batch), the dtype (float32, float64, bfloat16, float16), the
+activation, a bias or none, which inputs need gradients, and the CPU kernel variant (every one
+``supported_cpu_capabilities`` lists).
 Forward and backward are compared with the float64 reference (matnet_torch.reference) within
 
     |y − y_ref| ≤ γ_K (|U| |X| |V|ᵀ + |B|) + c u (1 + |y_ref|)           (forward)
     |g − g_ref| ≤ the identity layer's backward on |X|, |U|, |V|, |B| fed with |G| · E    (gradients)
 
-with u the unit roundoff of the dtype (float32's for bfloat16 and float16, which are computed in float32), γ_K = K u / (1 − K u) the bound of a sum of K rounded terms
-(Higham, Accuracy and Stability, 3.1), K = 2 (p + q + m + n + N + 4) (the longest chain of sums of
-the forward or a gradient, N the batch size, doubled because the float64 reference rounds too),
+with u the unit roundoff of the dtype (float32's for bfloat16 and float16, computed in float32),
+γ_K = K u / (1 − K u) the bound of a sum of K rounded terms (Higham, Accuracy and Stability, 3.1),
+K = 2 (p + q + m + n + N + 4) (the longest chain of sums of the forward or a gradient, N the batch
+size, doubled because the float64 reference rounds too),
 c = 8 for the activation's own evaluation (a few ulp: design.md), and
 E = γ_K + c u + 2 · (the forward's bound): the relative error of ∂L/∂Z = G ⊙ σ'(y), σ' computed
 from the kernel's y (|σ'| ≤ 1 and |dσ'/dy| ≤ 2 for every activation); at a ReLU kink within the
@@ -34,9 +36,9 @@ device, activation, list lengths, leading dimensions); each must raise an error 
 the operator and the argument.
 
 Cases run in batches in child processes, so a crash is counted (the case it happened in is reported)
-and the campaign goes on (--jobs children at a time). Prints the counts of crashes, wrong values, invalid inputs accepted and
-unclear errors, with the first reports of each (--show), running counts after each batch (a partial
-result if stopped early) and how to replay one (--case).
+and the campaign goes on (--jobs children at a time). Prints the counts of crashes, wrong values,
+invalid inputs accepted and unclear errors, with the first reports of each (--show), running counts
+after each batch (a partial result if stopped early) and how to replay one (--case).
 """
 import argparse
 import json
@@ -258,8 +260,8 @@ def draw_invalid(case: Case) -> Tuple[Dict, str]:
         return "activation"
 
     corruptions += [("x_dims", x_dims), ("x_inner", x_inner), ("u_dims", u_dims), ("v_columns", v_columns),
-                    ("dtype", wrong_dtype), ("mixed_dtype", mixed_dtype), ("device", wrong_device), ("bias_shape", bias_shape),
-                    ("bias_dtype", bias_dtype), ("activation", activation)]
+                    ("dtype", wrong_dtype), ("mixed_dtype", mixed_dtype), ("device", wrong_device),
+                    ("bias_shape", bias_shape), ("bias_dtype", bias_dtype), ("activation", activation)]
 
     if multi:
         def list_lengths():
