@@ -5,26 +5,40 @@
 
 Valid cases draw the operator, the shapes (empty batches, no batch dimension, several leading
 dimensions, 1×1 matrices, now and then sizes that reach the GEMM path), the layouts (contiguous,
-transposed, strided, stride-0 batch), float32 or float64, the activation, a bias or none, which
-inputs need gradients, and the CPU kernel variant (every one ``supported_cpu_capabilities`` lists).
+transposed, strided, stride-0 batch), the dtype (float32, float64, bfloat16, float16), the
+activation, a bias or none, which inputs need gradients, and the CPU kernel variant (every one
+``supported_cpu_capabilities`` lists).
 Forward and backward are compared with the float64 reference (matnet_torch.reference) within
 
     |y − y_ref| ≤ γ_K (|U| |X| |V|ᵀ + |B|) + c u (1 + |y_ref|)           (forward)
     |g − g_ref| ≤ the identity layer's backward on |X|, |U|, |V|, |B| fed with |G| · E    (gradients)
 
-with u the unit roundoff of the dtype, γ_K = K u / (1 − K u) the bound of a sum of K rounded terms
-(Higham, Accuracy and Stability, 3.1), K = 2 (p + q + m + n + N + 4) (the longest chain of sums of
-the forward or a gradient, N the batch size, doubled because the float64 reference rounds too),
+with u the unit roundoff of the dtype (float32's for bfloat16 and float16, computed in float32),
+γ_K = K u / (1 − K u) the bound of a sum of K rounded terms (Higham, Accuracy and Stability, 3.1),
+K = 2 (p + q + m + n + N + 4) (the longest chain of sums of the forward or a gradient, N the batch
+size, doubled because the float64 reference rounds too),
 c = 8 for the activation's own evaluation (a few ulp: design.md), and
 E = γ_K + c u + 2 · (the forward's bound): the relative error of ∂L/∂Z = G ⊙ σ'(y), σ' computed
 from the kernel's y (|σ'| ≤ 1 and |dσ'/dy| ≤ 2 for every activation); at a ReLU kink within the
 forward's bound σ' may be either 0 or 1, so E = 1 there.
-Invalid cases corrupt one argument of a valid case (shape, dtype, device, activation, list lengths,
-leading dimensions); each must raise an error of one line naming the operator and the argument.
+bfloat16 and float16 inputs are widened to float32, computed as float32 and each output (y and every
+gradient) rounded once to 16 bits (docs/design.md, Precision); the reference runs on the same 16-bit
+values widened exactly to float64. Rounding w to 16 bits moves it by at most u₁₆ · max(|w|, tiny₁₆)
+(u₁₆ = eps/2: 2⁻⁸ bfloat16, 2⁻¹¹ float16; tiny₁₆ the smallest normal number, below which the
+spacing is fixed), and |w| ≤ |w_ref| + b with b the float32 bound above, so a 16-bit output's bound is
+
+    b + u₁₆ · max(|w_ref| + b, tiny₁₆)
+
+(the tests' rounded_once_tolerance takes eps for this term; the script uses the half ulp, tighter).
+The gradients' bound uses the 16-bit forward bound for y, since σ' is taken from the rounded output.
+Invalid cases corrupt one argument of a valid case (shape, a dtype without a kernel or not x's,
+device, activation, list lengths, leading dimensions); each must raise an error of one line naming
+the operator and the argument.
 
 Cases run in batches in child processes, so a crash is counted (the case it happened in is reported)
-and the campaign goes on. Prints the counts of crashes, wrong values, invalid inputs accepted and
-unclear errors, with the first reports of each (--show) and how to replay one (--case).
+and the campaign goes on (--jobs children at a time). Prints the counts of crashes, wrong values,
+invalid inputs accepted and unclear errors, with the first reports of each (--show), running counts
+after each batch (a partial result if stopped early) and how to replay one (--case).
 """
 import argparse
 import json
@@ -32,6 +46,7 @@ import math
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -40,6 +55,8 @@ import matnet_torch
 from matnet_torch import reference
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu")
+DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+HALF_DTYPES = (torch.bfloat16, torch.float16)  # computed in float32, each output rounded once
 ACTIVATION_ULPS = 8  # c: the activations' own evaluation error, in units of roundoff (a few ulp)
 KINDS = ("valid", "invalid")
 
@@ -82,7 +99,11 @@ def laid_out(case: Case, tensor: torch.Tensor, allow_expanded: bool) -> torch.Te
 def draw_valid(case: Case) -> Dict:
     """Operator, inputs (float, some needing gradients), activation and CPU variant of a valid case."""
     operator = case.choice(["bilinear", "multi_bilinear"])
-    dtype = case.choice([torch.float32, torch.float64])
+    dtype = case.choice(DTYPES)
+
+    def drawn(*shape, scale: float = 1.0) -> torch.Tensor:  # standard normal · scale, rounded once to dtype
+        return (torch.randn(*shape, generator=case.rng, dtype=torch.float64) * scale).to(dtype)
+
     large = case.chance(0.02)  # sizes that take the GEMM path
     size = (lambda: case.integer(1, 32)) if large else (lambda: case.choice([1, 1, 2, 3, 4, 5, 7, 9]))
     leading = [case.choice([0, 1, 2, 3, 5, 8]) for _ in range(case.integer(0, 2))]
@@ -93,15 +114,15 @@ def draw_valid(case: Case) -> Dict:
     xs, us, vs = [], [], []
     for _ in range(inputs):
         p, q = size(), size()
-        xs.append(laid_out(case, torch.randn(*leading, p, q, generator=case.rng, dtype=dtype), True))
-        us.append(laid_out(case, torch.randn(m, p, generator=case.rng, dtype=dtype) / math.sqrt(p), False))
-        vs.append(laid_out(case, torch.randn(n, q, generator=case.rng, dtype=dtype) / math.sqrt(q), False))
-    bias = laid_out(case, torch.randn(m, n, generator=case.rng, dtype=dtype), False) if case.chance(0.5) else None
+        xs.append(laid_out(case, drawn(*leading, p, q), True))
+        us.append(laid_out(case, drawn(m, p, scale=1 / math.sqrt(p)), False))
+        vs.append(laid_out(case, drawn(n, q, scale=1 / math.sqrt(q)), False))
+    bias = laid_out(case, drawn(m, n), False) if case.chance(0.5) else None
     for tensor in [*xs, *us, *vs, *([bias] if bias is not None else [])]:
         tensor.requires_grad_(case.chance(0.8))
     capabilities = matnet_torch.supported_cpu_capabilities()
     return dict(operator=operator, xs=xs, us=us, vs=vs, bias=bias, activation=case.choice(ACTIVATIONS),
-                capability=case.choice(capabilities))
+                capability=case.choice(capabilities), generator=case.rng)
 
 
 def call(spec: Dict) -> torch.Tensor:
@@ -120,6 +141,15 @@ def identity_layer(tensors: List[torch.Tensor], inputs: int, has_bias: bool) -> 
     return reference.multi_bilinear(xs, us, vs, tensors[-1] if has_bias else None, "identity")
 
 
+def rounded_once(dtype: torch.dtype, bound: torch.Tensor, reference_value: torch.Tensor) -> torch.Tensor:
+    """The bound of a float32 result within ``bound`` of ``reference_value`` after one rounding to
+    ``dtype``: + u₁₆ · max(|w_ref| + bound, tiny₁₆) for bfloat16 and float16, unchanged otherwise."""
+    if dtype not in HALF_DTYPES:
+        return bound
+    info = torch.finfo(dtype)
+    return bound + info.eps / 2 * torch.clamp(reference_value.detach().abs() + bound, min=info.tiny)
+
+
 def check_valid(spec: Dict) -> Optional[str]:
     """None if forward and backward agree with the reference within the bounds, else what differs."""
     matnet_torch.set_cpu_capability(spec["capability"])
@@ -131,7 +161,8 @@ def check_valid(spec: Dict) -> Optional[str]:
     y_ref = reference.activation_function(spec["activation"])(z_ref)
     if y.shape != y_ref.shape or y.dtype != flat[0].dtype:
         return f"output shape {list(y.shape)} / dtype {y.dtype}, expected {list(y_ref.shape)} / {flat[0].dtype}"
-    roundoff = torch.finfo(y.dtype).eps / 2
+    half = y.dtype in HALF_DTYPES
+    roundoff = torch.finfo(torch.float32 if half else y.dtype).eps / 2
     x_shape = spec["xs"][0].shape
     batch = math.prod(x_shape[:-2])
     chain = 2 * (sum(x.shape[-2] + x.shape[-1] for x in spec["xs"]) + y.shape[-2] + y.shape[-1] + batch + 4)
@@ -139,7 +170,7 @@ def check_valid(spec: Dict) -> Optional[str]:
     activation_error = 0.0 if spec["activation"] in ("identity", "relu") else ACTIVATION_ULPS * roundoff
     with torch.no_grad():
         magnitude = identity_layer([t.detach().double().abs() for t in flat], inputs, has_bias)
-        y_bound = gamma * magnitude + activation_error * (1 + y_ref.abs())
+        y_bound = rounded_once(y.dtype, gamma * magnitude + activation_error * (1 + y_ref.abs()), y_ref)
         y_error = (y.double() - y_ref).abs()
     if not bool((y_error <= y_bound).all()):
         worst = int((y_error - y_bound).argmax())
@@ -147,7 +178,7 @@ def check_valid(spec: Dict) -> Optional[str]:
     wanted = [i for i, t in enumerate(flat) if t.requires_grad]
     if not wanted:
         return None
-    g = torch.randn(y.shape, dtype=y.dtype)
+    g = torch.randn(y.shape, generator=spec["generator"], dtype=torch.float64).to(y.dtype)
     grads = torch.autograd.grad(y, [flat[i] for i in wanted], g, allow_unused=True)
     grads_ref = torch.autograd.grad(y_ref, [exact[i] for i in wanted], g.double(), allow_unused=True)
     with torch.no_grad():
@@ -161,7 +192,7 @@ def check_valid(spec: Dict) -> Optional[str]:
     for i, grad, grad_ref, bound in zip(wanted, grads, grads_ref, bounds):
         grad = torch.zeros_like(flat[i]) if grad is None else grad
         grad_ref = torch.zeros_like(exact[i]) if grad_ref is None else grad_ref
-        bound = torch.zeros_like(exact[i]) if bound is None else bound
+        bound = rounded_once(grad.dtype, torch.zeros_like(exact[i]) if bound is None else bound, grad_ref)
         if grad.shape != flat[i].shape:
             return f"gradient of {names[i]}: shape {list(grad.shape)}, expected {list(flat[i].shape)}"
         error = (grad.double() - grad_ref).abs()
@@ -199,12 +230,15 @@ def draw_invalid(case: Case) -> Tuple[Dict, str]:
         put("vs", torch.randn(v.shape[0], v.shape[1] + 1, dtype=v.dtype))
         return name("vs") + "|" + name("xs")
 
-    def wrong_dtype():
+    def wrong_dtype():  # no kernel for it: integer, boolean, complex, 8-bit float
         key = case.choice(["xs", "us", "vs"])
-        tensor = spec[key][j]
-        bad = case.choice([torch.int32, torch.int64, torch.float16, torch.bfloat16, torch.complex64, torch.bool,
-                           torch.float64 if tensor.dtype == torch.float32 else torch.float32])
-        put(key, tensor.detach().to(bad))
+        bad = case.choice([torch.int32, torch.int64, torch.complex64, torch.bool, torch.float8_e4m3fn])
+        put(key, spec[key][j].detach().to(bad))
+        return name(key) + ("|" + name("xs") if key != "xs" else "")
+
+    def mixed_dtype():  # a dtype with a kernel, but not x's (bfloat16 x with float32 u, ...)
+        key = case.choice(["xs", "us", "vs"])
+        put(key, spec[key][j].detach().to(case.choice([d for d in DTYPES if d != x.dtype])))
         return name(key) + ("|" + name("xs") if key != "xs" else "")
 
     def wrong_device():
@@ -218,7 +252,7 @@ def draw_invalid(case: Case) -> Tuple[Dict, str]:
         return "bias"
 
     def bias_dtype():
-        spec["bias"] = torch.randn(u.shape[0], v.shape[0]).to(torch.float64 if x.dtype == torch.float32 else torch.float32)
+        spec["bias"] = torch.randn(u.shape[0], v.shape[0]).to(case.choice([d for d in DTYPES if d != x.dtype]))
         return "bias"
 
     def activation():
@@ -226,8 +260,8 @@ def draw_invalid(case: Case) -> Tuple[Dict, str]:
         return "activation"
 
     corruptions += [("x_dims", x_dims), ("x_inner", x_inner), ("u_dims", u_dims), ("v_columns", v_columns),
-                    ("dtype", wrong_dtype), ("device", wrong_device), ("bias_shape", bias_shape),
-                    ("bias_dtype", bias_dtype), ("activation", activation)]
+                    ("dtype", wrong_dtype), ("mixed_dtype", mixed_dtype), ("device", wrong_device),
+                    ("bias_shape", bias_shape), ("bias_dtype", bias_dtype), ("activation", activation)]
 
     if multi:
         def list_lengths():
@@ -294,33 +328,54 @@ def child(kind: str, seed: int, start: int, count: int) -> None:
         print(json.dumps({"index": index, "result": result, "detail": detail, "case": description}), flush=True)
 
 
-def campaign(kind: str, total: int, seed: int, batch: int, show: int) -> Dict[str, int]:
-    """Runs ``total`` cases of ``kind`` in child processes of ``batch`` cases; the counts by result."""
-    counts: Dict[str, int] = {}
-    shown: Dict[str, int] = {}
-    index = 0
-    while index < total:
-        count = min(batch, total - index)
-        command = [sys.executable, __file__, "--child", kind, str(seed), str(index), str(count)]
+def run_range(kind: str, seed: int, start: int, stop: int) -> Tuple[List[Dict], List[str]]:
+    """Runs cases [start, stop) in child processes, a new one after each crash; (reports, crash lines)."""
+    reports: List[Dict] = []
+    crashes: List[str] = []
+    index = start
+    while index < stop:
+        command = [sys.executable, __file__, "--child", kind, str(seed), str(index), str(stop - index)]
         process = subprocess.run(command, capture_output=True, text=True)
         started, finished = None, index
         for line in process.stdout.splitlines():
             if line.startswith("start "):
                 started = int(line.split()[1])
                 continue
-            report = json.loads(line)
-            finished = report["index"] + 1
-            counts[report["result"]] = counts.get(report["result"], 0) + 1
-            if report["result"] != "ok" and shown.get(report["result"], 0) < show:
-                shown[report["result"]] = shown.get(report["result"], 0) + 1
-                print(f"{kind} case {report['index']}: {report['result']}: {report['detail']}\n    {report['case']}", flush=True)
+            reports.append(json.loads(line))
+            finished = reports[-1]["index"] + 1
         if process.returncode != 0:  # a crash (or an uncaught error) in the case after the last finished one
             crashed = started if started is not None and started >= finished else finished
-            counts["crash"] = counts.get("crash", 0) + 1
-            print(f"{kind} case {crashed}: crash: exit status {process.returncode}: {process.stderr.strip()[-500:]}", flush=True)
+            crashes.append(f"{kind} case {crashed}: crash: exit status {process.returncode}: "
+                           f"{process.stderr.strip()[-500:]}")
             finished = crashed + 1
         index = finished
+    return reports, crashes
+
+
+def campaign(kind: str, total: int, seed: int, batch: int, show: int, jobs: int) -> Dict[str, int]:
+    """Runs ``total`` cases of ``kind`` in child processes of ``batch`` cases, ``jobs`` at a time; the
+    counts by result. Prints the first ``show`` reports of each failure and the counts after each batch."""
+    counts: Dict[str, int] = {}
+    shown: Dict[str, int] = {}
+    ranges = [(start, min(start + batch, total)) for start in range(0, total, batch)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # threads only wait on the child processes
+        results = pool.map(lambda bounds: run_range(kind, seed, *bounds), ranges)
+        for (start, stop), (reports, crashes) in zip(ranges, results):
+            for report in reports:
+                counts[report["result"]] = counts.get(report["result"], 0) + 1
+                if report["result"] != "ok" and shown.get(report["result"], 0) < show:
+                    shown[report["result"]] = shown.get(report["result"], 0) + 1
+                    print(f"{kind} case {report['index']}: {report['result']}: {report['detail']}\n"
+                          f"    {report['case']}", flush=True)
+            counts["crash"] = counts.get("crash", 0) + len(crashes)
+            for line in crashes:
+                print(line, flush=True)
+            print(f"  {kind}: cases 0-{stop - 1} of {total} done: {summary(counts)}", flush=True)
     return counts
+
+
+def summary(counts: Dict[str, int]) -> str:
+    return ", ".join(f"{result} {count}" for result, count in sorted(counts.items()) if count)
 
 
 def main() -> int:
@@ -332,6 +387,7 @@ def main() -> int:
     parser.add_argument("--invalid", type=int, default=10_000, help="invalid cases (default: 10000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the campaign (default: 0)")
     parser.add_argument("--batch", type=int, default=2000, help="cases per child process (default: 2000)")
+    parser.add_argument("--jobs", type=int, default=1, help="child processes at a time (default: 1)")
     parser.add_argument("--show", type=int, default=10, help="reports printed per kind of failure (default: 10)")
     parser.add_argument("--case", nargs=2, metavar=("KIND", "INDEX"), help="run one case here and print its result")
     args = parser.parse_args()
@@ -340,9 +396,9 @@ def main() -> int:
         return 0
     totals = {}
     for kind, total in (("valid", args.valid), ("invalid", args.invalid)):
-        counts = campaign(kind, total, args.seed, args.batch, args.show)
+        counts = campaign(kind, total, args.seed, args.batch, args.show, args.jobs)
         totals[kind] = counts
-        print(f"{kind}: {total} cases: " + ", ".join(f"{result} {count}" for result, count in sorted(counts.items())), flush=True)
+        print(f"{kind}: {total} cases: {summary(counts)}", flush=True)
     valid, invalid = totals["valid"], totals["invalid"]
     crashes = valid.get("crash", 0) + invalid.get("crash", 0)
     print(f"fuzz (seed {args.seed}, {torch.__version__}, variants {', '.join(matnet_torch.supported_cpu_capabilities())}): "
