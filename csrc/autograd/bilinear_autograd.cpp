@@ -78,14 +78,13 @@ class ForwardFunction : public torch::autograd::Function<ForwardFunction> {
     c10::List<bool> mask;
     for (size_t k = 0; k < 3 * inputs; ++k) mask.push_back(ctx->needs_input_grad(k));
     mask.push_back(ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(3 * inputs));
+    const FamilyMember& op = member(ctx->saved_data["lists"].toBool());
     const std::string& activation = ctx->saved_data["activation"].toStringRef();
+    const at::Tensor& y = saved[3 * inputs];
     variable_list grads =
         at::GradMode::is_enabled()
-            ? differentiable_backward(grad_outputs[0], xs, us, vs, saved[3 * inputs],
-                                      parse_activation(activation, member(ctx->saved_data["lists"].toBool()).backward),
-                                      mask)
-            : call_backward(member(ctx->saved_data["lists"].toBool()), grad_outputs[0], xs, us, vs, saved[3 * inputs],
-                            activation, mask);
+            ? differentiable_backward(grad_outputs[0], xs, us, vs, y, parse_activation(activation, op.backward), mask)
+            : call_backward(op, grad_outputs[0], xs, us, vs, y, activation, mask);
     // One gradient per input of forward: none for the activation string and the lists flag.
     grads.resize(3 * inputs + 3);
     return grads;
