@@ -29,6 +29,22 @@ def tolerance(dtype):
     return dict(rtol=8 * info.eps, atol=info.tiny * info.eps, equal_nan=True)
 
 
+def derivative_slack(x, u, v, bias, activation, grad_y):
+    """Absolute slack of each gradient from σ'(z), which both sides compute from y (tanh: 1 − y²,
+    sigmoid: y − y²) and which cancels as |y| → 1: the forward's freedom of 8 eps·|y| in y (two
+    faithful tanh may round apart) moves σ' by up to |dσ'/dy|·8 eps·|y| ≤ 16 eps (|y| ≤ 1). Each
+    gradient carries σ' times the same products as through the identity, so the slack is 16 eps
+    times those products' magnitudes: the identity's gradients of |x|, |u|, |v| under |grad_y|;
+    none where they overflow (infinite results are compared exactly).
+    (Two correctly rounded tanh(−10.5) in float64 give 1 − y² apart by 2.2e-16, 7e-8 relative.)"""
+    if activation not in ("sigmoid", "tanh"):
+        return [torch.zeros_like(t) for t in (x, u, v, bias)]
+    magnitudes = [t.abs().requires_grad_() for t in (x, u, v, bias)]
+    products = torch.autograd.grad(reference.bilinear(*magnitudes, "identity"), magnitudes, grad_y.abs())
+    eps = torch.finfo(x.dtype).eps
+    return [torch.where(product.isfinite(), 16 * eps * product, 0.0) for product in products]
+
+
 def check_against_torch(x, u, v, bias, activation, grad_y, gradients="xuvb"):
     """matnet and the reference, same dtype, same inputs: outputs and the named gradients."""
     leaves = [t.clone().requires_grad_() for t in (x, u, v, bias)]
@@ -38,10 +54,13 @@ def check_against_torch(x, u, v, bias, activation, grad_y, gradients="xuvb"):
     torch.testing.assert_close(y, expected, **tolerance(x.dtype))
     grads = torch.autograd.grad(y, leaves, grad_y)
     expected_grads = torch.autograd.grad(expected, reference_leaves, grad_y)
-    for name, grad, expected_grad in zip("xuvb", grads, expected_grads):
+    slacks = derivative_slack(x, u, v, bias, activation, grad_y)
+    for name, grad, expected_grad, slack in zip("xuvb", grads, expected_grads, slacks):
         if name not in gradients:
             continue
-        torch.testing.assert_close(grad, expected_grad, **tolerance(x.dtype), msg=lambda m: f"d{name}: {m}")
+        # Within the tolerance, or within the slack where that is finite (NaN compares false).
+        close = torch.isclose(grad, expected_grad, **tolerance(x.dtype)) | ((grad - expected_grad).abs() <= slack)
+        assert close.all(), f"d{name}: {grad[~close].tolist()} where torch has {expected_grad[~close].tolist()}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

@@ -93,7 +93,10 @@ def _one_line(err: BaseException) -> str:
 def _report(prog: str, message: str, debug: bool) -> None:
     if debug:
         traceback.print_exc()
-    print(f"{prog}: {message}", file=sys.stderr, flush=True)
+    # One write of the whole line: print() writes the text and the newline separately, and the
+    # processes of a torchrun job, which share stderr, then interleave their lines.
+    sys.stderr.write(f"{prog}: {message}\n")
+    sys.stderr.flush()
 
 
 def output_directory(path: str, option: str = "--out") -> str:
