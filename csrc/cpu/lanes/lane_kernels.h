@@ -346,13 +346,15 @@ MATNET_ALWAYS_INLINE void edge_tile(int64_t height, int64_t width, const FirstOf
 }
 
 // out(x, y) (+)= for x < rows, y < cols through Kernel, contracting over `inner`; `second` is the
-// lane matrix (l, y), `first` the scalar matrix S(x, l) or the lane matrix A(l, x). A function of
-// its own (not inlined into every call site): the strides are runtime values anyway, and one copy
-// per kernel keeps the build short.
+// lane matrix (l, y), `first` the scalar matrix S(x, l) or the lane matrix A(l, x). Inlined where
+// a call site's constant strides pay for a copy of its own (accumulate_lanes_times_lanes: the
+// backward's dU and dV sums, whose unit strides then fold into the addressing); otherwise called
+// through tiled_product below.
 template <typename Kernel, bool Accumulate, typename T>
-__attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t inner, const FirstOf<Kernel, T>* first,
-                                             Strides first_strides, const Lanes<T>* second, Strides second_strides,
-                                             Lanes<T>* out, Strides out_strides, Prefetcher& prefetch) {
+MATNET_ALWAYS_INLINE void tiled_product_inline(int64_t rows, int64_t cols, int64_t inner,
+                                               const FirstOf<Kernel, T>* first, Strides first_strides,
+                                               const Lanes<T>* second, Strides second_strides, Lanes<T>* out,
+                                               Strides out_strides, Prefetcher& prefetch) {
   constexpr int XB = Kernel::kTileRows, YB = Kernel::kTileCols;
   const int64_t first_x_stride = Kernel::kFirstIndexedByOutputRow ? first_strides.row : first_strides.col;
   // Columns outside: the slice of `second` a column tile reads (YB lane vectors per l) stays in L1
@@ -373,6 +375,16 @@ __attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t
   }
 }
 
+// tiled_product_inline as a function of its own: the strides of scalar_times_lanes' call sites
+// are runtime values anyway, and one copy per kernel keeps the build short.
+template <typename Kernel, bool Accumulate, typename T>
+__attribute__((noinline)) void tiled_product(int64_t rows, int64_t cols, int64_t inner, const FirstOf<Kernel, T>* first,
+                                             Strides first_strides, const Lanes<T>* second, Strides second_strides,
+                                             Lanes<T>* out, Strides out_strides, Prefetcher& prefetch) {
+  tiled_product_inline<Kernel, Accumulate, T>(rows, cols, inner, first, first_strides, second, second_strides, out,
+                                              out_strides, prefetch);
+}
+
 // out = S · A, or out += S · A when `accumulate`: out(x, y) (+)= Σ_l S(x, l) A(l, y).
 template <typename T>
 MATNET_ALWAYS_INLINE void scalar_times_lanes(bool accumulate, int64_t rows, int64_t cols, int64_t inner, const T* s,
@@ -389,7 +401,8 @@ template <typename T>
 MATNET_ALWAYS_INLINE void accumulate_lanes_times_lanes(int64_t rows, int64_t cols, int64_t inner, const Lanes<T>* a,
                                                        Strides a_strides, const Lanes<T>* b, Strides b_strides,
                                                        Lanes<T>* out, Strides out_strides, Prefetcher& prefetch) {
-  tiled_product<LanesTimesLanes, true, T>(rows, cols, inner, a, a_strides, b, b_strides, out, out_strides, prefetch);
+  tiled_product_inline<LanesTimesLanes, true, T>(rows, cols, inner, a, a_strides, b, b_strides, out, out_strides,
+                                                 prefetch);
 }
 
 }  // namespace matnet::cpu::MATNET_CPU_CAPABILITY
