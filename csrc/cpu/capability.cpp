@@ -5,6 +5,10 @@
 #include <atomic>
 #include <cstdlib>
 
+#ifdef MATNET_HAVE_X86_LANE_KERNELS
+#include <cpuid.h>
+#endif
+
 namespace matnet::cpu {
 namespace {
 
@@ -21,6 +25,15 @@ const char* name_of(CpuCapability capability) {
   }
 }
 
+#ifdef MATNET_HAVE_X86_LANE_KERNELS
+// The F16C half-precision conversions: CPUID leaf 1, ECX bit 29 (clang before 16 does not know
+// "f16c" in __builtin_cpu_supports). Their registers are AVX's, whose OS support avx2 implies.
+bool cpu_has_f16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+#endif
+
 bool cpu_has(CpuCapability capability) {
 #ifdef MATNET_HAVE_X86_LANE_KERNELS
   // __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0).
@@ -28,7 +41,7 @@ bool cpu_has(CpuCapability capability) {
     case CpuCapability::Avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CpuCapability::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case CpuCapability::Neon:
       return false;
     case CpuCapability::Default:
