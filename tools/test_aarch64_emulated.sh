@@ -81,7 +81,9 @@ for line in lines:
     print(requirement)
 PY
 )
-  pip_aarch64 install --quiet --target "$SITE" "$wheel" "${requirements[@]}" numpy pytest hypothesis
+  # The requirements first, then the wheel without its own (pinned) ones.
+  pip_aarch64 install --quiet --target "$SITE" "${requirements[@]}" numpy pytest hypothesis
+  pip_aarch64 install --quiet --no-deps --target "$SITE" "$wheel"
 fi
 
 # 3. The operator library, cross-compiled against that torch, beside a copy of the Python package.
@@ -91,8 +93,9 @@ bash tools/cross_compile_aarch64.sh "$WORK/library" "$SITE/torch/lib" >/dev/null
 cp "$WORK"/library/_C*.so "$WORK/package/matnet_torch/"
 
 # 4. The tests, in the emulated Python (subprocesses it starts are x86 programs' business: the
-#    tests that start Python again are not among these).
-QEMU_CPU=neoverse-n1 QEMU_LD_PREFIX="$ROOT" PYTHONPATH="$WORK/package:$SITE" \
+#    tests that start Python again are not among these). PYTHONSAFEPATH: the current directory (the
+#    repository, whose matnet_torch has no aarch64 library) is not put ahead of $WORK/package.
+PYTHONSAFEPATH=1 QEMU_CPU=neoverse-n1 QEMU_LD_PREFIX="$ROOT" PYTHONPATH="$WORK/package:$SITE" \
   qemu-aarch64 "$ROOT/usr/bin/python3.11" -m pytest -q -p no:cacheprovider --rootdir "$REPO" \
   -k "not variable" \
   "$REPO/tests/test_bilinear.py" "$REPO/tests/test_multi_bilinear.py" "$REPO/tests/test_layer.py" \

@@ -27,6 +27,6 @@ library=$(ls matnet_torch/_C*.so)
 # The compiler that built it is recorded in the library's .comment section.
 grep -qa "clang version" "$library" || { echo "$library was not built by clang"; exit 1; }
 echo "built $library with $("${CLANGXX:-clang++}" --version | head -1)"
-loaded=$(PYTHONPATH="$SOURCE" python -c 'import matnet_torch._C as c; print(c.__file__)')
+loaded=$(PYTHONPATH="$SOURCE" python -c 'from matnet_torch import _library; print(_library.library_path)')
 [[ "$loaded" == "$SOURCE"/* ]] || { echo "python imports $loaded, not the clang build"; exit 1; }
 PYTHONPATH="$SOURCE" python -m pytest -q -p no:cacheprovider "${TESTS[@]}"
