@@ -54,12 +54,13 @@ def sources(pattern):
 def operator_library():
     with_cuda, reason = cuda_choice()
     print(f"matnet_torch: {'building' if with_cuda else 'not building'} CUDA kernels: {reason}")
-    # cpu/lanes/ holds one translation unit per instruction set, each compiled for its ISA by a
-    # target pragma (so the files build in parallel and the others stay portable).
+    # cpu/lanes/ holds one translation unit per instruction set and cpu/amx/ the AMX one, each compiled
+    # for its ISA by a target pragma (so the files build in parallel and the others stay portable).
     common = (
         sources("*.cpp")
         + sources("cpu/*.cpp")
         + sources("cpu/lanes/*.cpp")
+        + sources("cpu/amx/*.cpp")
         + sources("meta/*.cpp")
         + sources("fallbacks/*.cpp")
         + sources("autograd/*.cpp")

@@ -3,6 +3,9 @@
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
 
+#include <type_traits>
+
+#include "amx/bilinear_amx.h"
 #include "capability.h"
 
 namespace matnet::cpu {
@@ -77,12 +80,42 @@ std::vector<InputTensors> with_float32_weights(const std::vector<InputTensors>& 
   return out;
 }
 
+// The bfloat16 kernels on AMX tiles (variant `amx`, amx/bilinear_amx.h), where that variant is in
+// use, the problem fits, and the tiles beat the lane kernels or those cannot take the problem;
+// true if they ran.
+template <typename S>
+bool ran_on_amx(const LaneKernels* lanes, const ForwardProblem<float, S>& problem) {
+#ifdef MATNET_HAVE_AMX_KERNELS
+  if constexpr (std::is_same_v<S, c10::BFloat16>) {
+    if (cpu_capability() != CpuCapability::Amx || !amx::forward_fits(problem)) return false;
+    if (!amx::forward_pays_off(problem) && forward_fits_lanes(lanes, problem)) return false;
+    amx::forward(problem);
+    return true;
+  }
+#endif
+  return false;
+}
+
+template <typename S>
+bool ran_on_amx(const LaneKernels* lanes, const BackwardProblem<float, S>& problem) {
+#ifdef MATNET_HAVE_AMX_KERNELS
+  if constexpr (std::is_same_v<S, c10::BFloat16>) {
+    if (cpu_capability() != CpuCapability::Amx || !amx::backward_fits(problem)) return false;
+    if (!amx::backward_pays_off(problem) && backward_fits_lanes(lanes, problem)) return false;
+    amx::backward(problem);
+    return true;
+  }
+#endif
+  return false;
+}
+
 template <typename S>
 void forward_16bit(const LaneKernels* lanes, const std::vector<InputTensors>& inputs, const at::Tensor& bias,
                    Activation activation, at::Tensor& y) {
   const at::Tensor bias32 = widened(bias);
   const std::vector<InputTensors> weights32 = with_float32_weights(inputs, false);  // alive while the kernels run
   const ForwardProblem<float, S> problem = forward_problem<float, S>(weights32, bias32, activation, y);
+  if (ran_on_amx(lanes, problem)) return;
   if (forward_fits_lanes(lanes, problem)) return lanes->forward(problem);
   at::Tensor y32 = float32_like(y);
   gemm_forward(with_float32_weights(inputs, true), bias32, activation, y32);
@@ -99,7 +132,9 @@ void backward_16bit(const LaneKernels* lanes, const at::Tensor& grad_y, const at
   const std::vector<InputTensors> weights32 = with_float32_weights(inputs, false);  // alive while the kernels run
   const BackwardProblem<float, S> problem =
       backward_problem<float, S>(grad_y, y, weights32, activation, grads32, grad_bias32);
-  if (backward_fits_lanes(lanes, problem)) {
+  if (ran_on_amx(lanes, problem)) {
+    // done: dX rounded, dU, dV and dB in float32 as from the lane kernels
+  } else if (backward_fits_lanes(lanes, problem)) {
     lanes->backward(problem);
   } else {
     for (GradientTensors& grad : grads32) grad.x = float32_like(grad.x);

@@ -1,5 +1,7 @@
 #include "capability.h"
 
+#include "amx/bilinear_amx.h"
+
 #include <c10/util/Exception.h>
 
 #include <atomic>
@@ -8,12 +10,18 @@
 #ifdef MATNET_HAVE_X86_LANE_KERNELS
 #include <cpuid.h>
 #endif
+#ifdef MATNET_HAVE_AMX_KERNELS
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace matnet::cpu {
 namespace {
 
 const char* name_of(CpuCapability capability) {
   switch (capability) {
+    case CpuCapability::Amx:
+      return "amx";
     case CpuCapability::Avx512:
       return "avx512";
     case CpuCapability::Avx2:
@@ -34,10 +42,32 @@ bool cpu_has_f16c() {
 }
 #endif
 
+#ifdef MATNET_HAVE_AMX_KERNELS
+// AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22), and Linux's grant of the tile data
+// registers to this process (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux ≥ 5.16),
+// without which the first tile instruction raises SIGILL. Asked once; the grant covers every thread.
+bool amx_usable() {
+  static const bool usable = [] {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    if ((edx & (1u << 24)) == 0 || (edx & (1u << 22)) == 0) return false;
+    constexpr long kRequestPermission = 0x1023, kTileData = 18;
+    return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+  }();
+  return usable;
+}
+#endif
+
 bool cpu_has(CpuCapability capability) {
 #ifdef MATNET_HAVE_X86_LANE_KERNELS
   // __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0).
   switch (capability) {
+    case CpuCapability::Amx:
+#ifdef MATNET_HAVE_AMX_KERNELS
+      return cpu_has(CpuCapability::Avx512) && amx_usable();
+#else
+      return false;
+#endif
     case CpuCapability::Avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CpuCapability::Avx2:
@@ -56,8 +86,8 @@ bool cpu_has(CpuCapability capability) {
 #endif
 }
 
-constexpr CpuCapability kBestFirst[] = {CpuCapability::Avx512, CpuCapability::Avx2, CpuCapability::Neon,
-                                         CpuCapability::Default};
+constexpr CpuCapability kBestFirst[] = {CpuCapability::Amx, CpuCapability::Avx512, CpuCapability::Avx2,
+                                         CpuCapability::Neon, CpuCapability::Default};
 
 CpuCapability parse(const std::string& name, const char* source) {
   for (CpuCapability capability : kBestFirst) {
@@ -67,7 +97,7 @@ CpuCapability parse(const std::string& name, const char* source) {
                       c10::Join(", ", supported_cpu_capabilities()));
     return capability;
   }
-  TORCH_CHECK_VALUE(false, "matnet: ", source, " must be one of avx512, avx2, neon, default; got '", name, "'");
+  TORCH_CHECK_VALUE(false, "matnet: ", source, " must be one of amx, avx512, avx2, neon, default; got '", name, "'");
 }
 
 CpuCapability initial_capability() {
@@ -113,6 +143,7 @@ bool scratch_checks_enabled() {
 const LaneKernels* lane_kernels() {
 #ifdef MATNET_HAVE_X86_LANE_KERNELS
   switch (cpu_capability()) {
+    case CpuCapability::Amx:  // everything but the bfloat16 forward
     case CpuCapability::Avx512:
       return &avx512::lane_kernels;
     case CpuCapability::Avx2:

@@ -7,6 +7,8 @@
 namespace matnet::cpu::MATNET_CPU_CAPABILITY {
 namespace {
 
+#include "../activation_loops.h"
+
 // Blocks per task of the forward's parallel_for (../parallel.h): enough work to amortise a task,
 // few enough to balance.
 constexpr int64_t kBlocksPerTask = 4;
@@ -38,43 +40,6 @@ struct Scratch {
                   " lane vectors of scratch out of the ", vectors, " it was given");
   }
 };
-
-// σ over `size` scalars in place. A switch, not dispatch_activation's lambda: a lambda is a
-// function of its own, which the compiler need not inline into this ISA's loop.
-template <typename T>
-void activate_in_place(Activation activation, T* values, int64_t size) {
-  switch (activation) {
-    case Activation::Sigmoid:
-      for (int64_t k = 0; k < size; ++k) values[k] = activate<Activation::Sigmoid>(values[k]);
-      break;
-    case Activation::Tanh:
-      for (int64_t k = 0; k < size; ++k) values[k] = activate<Activation::Tanh>(values[k]);
-      break;
-    case Activation::Relu:
-      for (int64_t k = 0; k < size; ++k) values[k] = activate<Activation::Relu>(values[k]);
-      break;
-    case Activation::Identity:
-      break;
-  }
-}
-
-// grad[k] = ∂L/∂z[k] from grad[k] = ∂L/∂y[k] and y[k] = σ(z[k]), in place.
-template <typename T>
-void backpropagate_activation(Activation activation, T* grad, const T* y, int64_t size) {
-  switch (activation) {
-    case Activation::Sigmoid:
-      for (int64_t k = 0; k < size; ++k) grad[k] = activation_backward<Activation::Sigmoid>(grad[k], y[k]);
-      break;
-    case Activation::Tanh:
-      for (int64_t k = 0; k < size; ++k) grad[k] = activation_backward<Activation::Tanh>(grad[k], y[k]);
-      break;
-    case Activation::Relu:
-      for (int64_t k = 0; k < size; ++k) grad[k] = activation_backward<Activation::Relu>(grad[k], y[k]);
-      break;
-    case Activation::Identity:
-      break;
-  }
-}
 
 // Zeroes lanes [count, L) of `size` lane vectors: the padding samples of a partial block, whose
 // intermediates need not be 0 (σ of the bias, or 0·inf = NaN with infinite weights), must add
