@@ -31,7 +31,7 @@ TORCH_LIBRARY(matnet, m) {
       "differentiable_backward(Tensor grad_y, Tensor[] xs, Tensor[] us, Tensor[] vs, Tensor y, str activation, "
       "bool[] output_mask) -> Tensor[]",
       {at::Tag::pt2_compliant_tag});
-  // Which CPU kernels run ("avx512", "avx2" or "default"; csrc/cpu/capability.h), which this CPU
+  // Which CPU kernels run ("amx", "avx512", "avx2", "neon" or "default"; csrc/cpu/capability.h), which this CPU
   // supports, and forcing one (as the environment variable MATNET_CPU_CAPABILITY does at start).
   m.def("cpu_capability() -> str", &matnet::cpu::cpu_capability_name);
   m.def("supported_cpu_capabilities() -> str[]", &matnet::cpu::supported_cpu_capabilities);

@@ -24,9 +24,10 @@ def has_cuda_kernels() -> bool:
 
 
 def cpu_capability() -> str:
-    """The CPU kernels in use: "avx512", "avx2", "neon" (lane kernels for that instruction set) or
-    "default" (the portable path: one large GEMM per product). Chosen at first use from the CPU's
-    features, or forced by the environment variable ``MATNET_CPU_CAPABILITY``."""
+    """The CPU kernels in use: "avx512", "avx2", "neon" (lane kernels for that instruction set), "amx"
+    (avx512's, with bfloat16 on AMX tiles where that is faster) or "default" (the portable path: one
+    large GEMM per product). Chosen at first use from the CPU's features, or forced by the
+    environment variable ``MATNET_CPU_CAPABILITY``."""
     return torch.ops.matnet.cpu_capability()
 
 
@@ -36,7 +37,7 @@ def supported_cpu_capabilities() -> list:
 
 
 def set_cpu_capability(name: str) -> None:
-    """Forces the CPU kernels ("avx512", "avx2", "neon" or "default"); a ValueError names the ones this
+    """Forces the CPU kernels ("amx", "avx512", "avx2", "neon" or "default"); a ValueError names the ones this
     CPU supports. For benchmarks and tests; ``MATNET_CPU_CAPABILITY`` does the same for a whole
     process."""
     torch.ops.matnet.set_cpu_capability(name)

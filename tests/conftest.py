@@ -172,6 +172,22 @@ def gradients_from_saved_output(inputs, activation, grad_y, saved_y):
     return multi_gradients_from_saved_output([x], [u], [v], bias, activation, grad_y, saved_y)
 
 
+def assert_float32_arithmetic_rounded_once(inputs, activation, y, grad_y, grads):
+    """bilinear's 16-bit y and gradients (dX, dU, dV, dB; None where not computed) within what float32
+    arithmetic and one rounding allow (rounded_once_tolerance) of the float64 reference: for kernels
+    that sum in another order than the float32 ones, so are not bit for bit equal to them."""
+    from matnet_torch import reference
+
+    x, u, v, bias = inputs
+    y_tolerance, *grad_tolerances = bilinear_tolerances(y.dtype, x, u, v, grad_y)
+    expected_y = reference.bilinear(*(t.double() if t is not None else None for t in inputs), activation=activation)
+    torch.testing.assert_close(y.double(), expected_y, **y_tolerance)
+    expected_grads = gradients_from_saved_output(inputs, activation, grad_y, y)
+    for grad, expected, tolerance in zip(grads, expected_grads, grad_tolerances):
+        if grad is not None:
+            torch.testing.assert_close(grad.double(), expected, **tolerance)
+
+
 def make_layout(t: torch.Tensor, layout: str) -> torch.Tensor:
     """A tensor equal to t, stored as `layout`: contiguous, transposed, sliced or expanded."""
     if layout == "contiguous":

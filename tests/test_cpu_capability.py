@@ -11,7 +11,7 @@ import matnet_torch
 from matnet_torch import reference
 from conftest import CPU_CAPABILITIES
 
-KNOWN = ("avx512", "avx2", "neon", "default")
+KNOWN = ("amx", "avx512", "avx2", "neon", "default")
 
 
 def run_python(code, **env):
@@ -51,7 +51,7 @@ def test_the_variable_forces_a_supported_variant(name):
 def test_the_variable_with_an_unknown_name_is_a_clear_error():
     returncode, _, err = run_python("import matnet_torch; matnet_torch.cpu_capability()", MATNET_CPU_CAPABILITY="sse9")
     assert returncode != 0
-    assert "MATNET_CPU_CAPABILITY must be one of avx512, avx2, neon, default; got 'sse9'" in err
+    assert "MATNET_CPU_CAPABILITY must be one of amx, avx512, avx2, neon, default; got 'sse9'" in err
 
 
 @pytest.mark.skipif(len(CPU_CAPABILITIES) == len(KNOWN), reason="this CPU supports every variant")
@@ -70,7 +70,7 @@ def test_set_cpu_capability_switches_and_rejects_unknown_names():
         for name in CPU_CAPABILITIES:
             matnet_torch.set_cpu_capability(name)
             assert matnet_torch.cpu_capability() == name
-        with pytest.raises(ValueError, match="set_cpu_capability must be one of avx512, avx2, neon, default; got 'sve'"):
+        with pytest.raises(ValueError, match="set_cpu_capability must be one of amx, avx512, avx2, neon, default; got 'sve'"):
             matnet_torch.set_cpu_capability("sve")
         assert matnet_torch.cpu_capability() == CPU_CAPABILITIES[-1]
     finally:

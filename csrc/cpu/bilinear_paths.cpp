@@ -87,7 +87,7 @@ template <typename S>
 bool ran_on_amx(const LaneKernels* lanes, const ForwardProblem<float, S>& problem) {
 #ifdef MATNET_HAVE_AMX_KERNELS
   if constexpr (std::is_same_v<S, c10::BFloat16>) {
-    if (cpu_capability() != CpuCapability::Amx || !amx::forward_fits(problem)) return false;
+    if (cpu_capability() != CpuCapability::Amx || !amx::forward_can_take(problem)) return false;
     if (!amx::forward_pays_off(problem) && forward_fits_lanes(lanes, problem)) return false;
     amx::forward(problem);
     return true;
@@ -100,7 +100,7 @@ template <typename S>
 bool ran_on_amx(const LaneKernels* lanes, const BackwardProblem<float, S>& problem) {
 #ifdef MATNET_HAVE_AMX_KERNELS
   if constexpr (std::is_same_v<S, c10::BFloat16>) {
-    if (cpu_capability() != CpuCapability::Amx || !amx::backward_fits(problem)) return false;
+    if (cpu_capability() != CpuCapability::Amx || !amx::backward_can_take(problem)) return false;
     if (!amx::backward_pays_off(problem) && backward_fits_lanes(lanes, problem)) return false;
     amx::backward(problem);
     return true;

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "../lanes/bilinear_lanes.h"  // kSumSlots
@@ -231,12 +232,35 @@ std::vector<uint32_t> weight_pairs(const float* m, int64_t rows, int64_t columns
   return out;
 }
 
-// X_i (p × q) into its zero-padded buffer (`stride` entries a row), 32 entries at a time.
-void copy_sample(const c10::BFloat16* x, int64_t p, int64_t q, c10::BFloat16* out, int64_t stride) {
+// X_i (p × q) into its zero-padded buffer (`stride` entries a row), 32 entries at a time; whether
+// every entry is finite (a bfloat16 whose exponent bits are not all ones).
+bool copy_sample(const c10::BFloat16* x, int64_t p, int64_t q, c10::BFloat16* out, int64_t stride) {
+  const __m512i exponent = _mm512_set1_epi16(0x7F80);
+  __mmask32 non_finite = 0;
   for (int64_t r = 0; r < p; ++r)
     for (int64_t c = 0; c < q; c += 32) {
       const __mmask32 valid = first_lanes32(q - c);
-      _mm512_mask_storeu_epi16(out + r * stride + c, valid, _mm512_maskz_loadu_epi16(valid, x + r * q + c));
+      const __m512i entries = _mm512_maskz_loadu_epi16(valid, x + r * q + c);
+      non_finite |= _mm512_mask_cmpeq_epi16_mask(valid, _mm512_and_si512(entries, exponent), exponent);
+      _mm512_mask_storeu_epi16(out + r * stride + c, valid, entries);
+    }
+  return non_finite == 0;
+}
+
+// dU += P Xᵀ and dVᵀ += Xᵀ R (where wanted) in plain float32 loops, for a sample whose X holds an
+// inf or NaN: a tile product would multiply the split parts of P or R, some of them 0, by that inf
+// (0·inf = NaN) where the float32 product is ±inf. P: m × q (p_stride apart), R: p × n (r_stride
+// apart), X padded (x_stride), the sums as in SumLayout.
+void add_sample_sums_in_float32(const c10::BFloat16* x, int64_t x_stride, int64_t m, int64_t n, int64_t p, int64_t q,
+                                const float* p_matrix, int64_t p_stride, const float* r_matrix, int64_t r_stride,
+                                float* sum_u, int64_t u_stride, float* sum_v_t, int64_t v_t_stride) {
+  for (int64_t r = 0; r < p; ++r)
+    for (int64_t c = 0; c < q; ++c) {
+      const float x_rc = float(x[r * x_stride + c]);
+      if (sum_u != nullptr)
+        for (int64_t a = 0; a < m; ++a) sum_u[a * u_stride + r] += p_matrix[a * p_stride + c] * x_rc;
+      if (sum_v_t != nullptr)
+        for (int64_t k = 0; k < n; ++k) sum_v_t[c * v_t_stride + k] += x_rc * r_matrix[r * r_stride + k];
     }
 }
 
@@ -460,8 +484,9 @@ void backward_sample(const BackwardProblem16& problem, const std::vector<Backwar
     const InputGradients<float, c10::BFloat16>& out = problem.grads[j];
     BackwardScratch& s = scratch[j];
     const int64_t p = w.p, q = w.q, p_pad = padded(p), q_pad = padded(q);
+    bool x_finite = true;
     if (out.u != nullptr || out.v != nullptr) {
-      copy_sample(problem.inputs[j].x + i * p * q, p, q, s.x.data(), q_pad);
+      x_finite = copy_sample(problem.inputs[j].x + i * p * q, p, q, s.x.data(), q_pad);
       transpose_sample(s.x.data(), p, q, p_pad, q_pad, s.x_t_pairs.data(), s.x_t.data());
     }
     if (out.u != nullptr) {
@@ -469,18 +494,26 @@ void backward_sample(const BackwardProblem16& problem, const std::vector<Backwar
                                {delta.rows.part(1), n_pad, w.v_pairs.data(), q_pad},
                                {delta.rows.part(0), n_pad, w.v_pairs.data(), q_pad}};
       tile_product(delta_v, m_pad, q_pad, n_pad, false, s.p.data(), q_pad);
+    }
+    if (out.x != nullptr || out.v != nullptr) {
+      const Term u_t_delta[3] = {{w.u_t_rows.data(), m_pad, delta.pairs.part(2), n_pad},
+                                 {w.u_t_rows.data(), m_pad, delta.pairs.part(1), n_pad},
+                                 {w.u_t_rows.data(), m_pad, delta.pairs.part(0), n_pad}};
+      tile_product(u_t_delta, p_pad, n_pad, m_pad, false, s.r.data(), n_pad);
+    }
+    if (!x_finite) {
+      add_sample_sums_in_float32(s.x.data(), q_pad, m, n, p, q, s.p.data(), q_pad, s.r.data(), n_pad,
+                                 out.u != nullptr ? sums + layout.u_offset[j] : nullptr, p_pad,
+                                 out.v != nullptr ? sums + layout.v_t_offset[j] : nullptr, n_pad);
+    }
+    if (out.u != nullptr && x_finite) {
       split_rows(s.p.data(), q_pad, m, q, s.p_rows);
       const Term p_x_t[3] = {{s.p_rows.part(2), q_pad, s.x_t_pairs.data(), p_pad},
                              {s.p_rows.part(1), q_pad, s.x_t_pairs.data(), p_pad},
                              {s.p_rows.part(0), q_pad, s.x_t_pairs.data(), p_pad}};
       tile_product(p_x_t, m_pad, p_pad, q_pad, true, sums + layout.u_offset[j], p_pad);
     }
-    if (out.x == nullptr && out.v == nullptr) continue;
-    const Term u_t_delta[3] = {{w.u_t_rows.data(), m_pad, delta.pairs.part(2), n_pad},
-                               {w.u_t_rows.data(), m_pad, delta.pairs.part(1), n_pad},
-                               {w.u_t_rows.data(), m_pad, delta.pairs.part(0), n_pad}};
-    tile_product(u_t_delta, p_pad, n_pad, m_pad, false, s.r.data(), n_pad);
-    if (out.v != nullptr) {
+    if (out.v != nullptr && x_finite) {
       split_pairs(s.r.data(), n_pad, p, n, s.r_pairs);
       const Term x_t_r[3] = {{s.x_t.data(), p_pad, s.r_pairs.part(2), n_pad},
                              {s.x_t.data(), p_pad, s.r_pairs.part(1), n_pad},
@@ -500,9 +533,24 @@ void backward_sample(const BackwardProblem16& problem, const std::vector<Backwar
 
 }  // namespace
 
-bool forward_fits(const ForwardProblem16& problem) { return forward_scratch_bytes(problem) <= kScratchBytes; }
+// Whether every weight entry is finite (see can_take in bilinear_amx.h).
+template <typename Problem>
+bool weights_finite(const Problem& problem) {
+  const int64_t m = problem.m, n = problem.n;
+  for (const auto& in : problem.inputs) {
+    if (!std::all_of(in.u, in.u + m * in.p, [](float w) { return std::isfinite(w); })) return false;
+    if (!std::all_of(in.v, in.v + n * in.q, [](float w) { return std::isfinite(w); })) return false;
+  }
+  return true;
+}
 
-bool backward_fits(const BackwardProblem16& problem) { return backward_scratch_bytes(problem) <= kScratchBytes; }
+bool forward_can_take(const ForwardProblem16& problem) {
+  return forward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
+}
+
+bool backward_can_take(const BackwardProblem16& problem) {
+  return backward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
+}
 
 // Forward, per input: T = X Vᵀ (p·q·n multiply-adds) and U T (m·p·n) per split entry of T (p·n).
 bool forward_pays_off(const ForwardProblem16& problem) {

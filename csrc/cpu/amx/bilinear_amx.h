@@ -32,9 +32,11 @@ namespace matnet::cpu::amx {
 using ForwardProblem16 = ForwardProblem<float, c10::BFloat16>;
 using BackwardProblem16 = BackwardProblem<float, c10::BFloat16>;
 
-// Whether a problem's per-thread scratch is small enough for this path.
-bool forward_fits(const ForwardProblem16& problem);
-bool backward_fits(const BackwardProblem16& problem);
+// Whether this path can take a problem: its per-thread scratch is small enough, and every weight is
+// finite (a split part that is 0 times an infinite weight would be NaN where the float32 product is
+// ±inf; an inf or NaN in X is handled sample by sample).
+bool forward_can_take(const ForwardProblem16& problem);
+bool backward_can_take(const BackwardProblem16& problem);
 
 // Whether the tiles beat the lane kernels on a problem. Splitting an entry costs about as much as
 // the lane kernels' multiply-adds of a few dozen entries, while the tile products cost next to
