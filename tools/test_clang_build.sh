@@ -14,7 +14,7 @@ shift
 TESTS=("$@")
 if [[ ${#TESTS[@]} -eq 0 ]]; then
   TESTS=(tests/test_bilinear.py tests/test_multi_bilinear.py tests/test_cpu_capability.py tests/test_threads.py
-         tests/test_special_values.py tests/test_drop_in.py tests/test_layer.py)
+         tests/test_special_values.py tests/test_drop_in.py tests/test_layer.py tests/test_amx.py)
 fi
 SOURCE="$WORK/source"
 rm -rf "$SOURCE" && mkdir -p "$SOURCE"

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "../lanes/bilinear_lanes.h"  // kSumSlots
@@ -552,8 +554,19 @@ bool backward_can_take(const BackwardProblem16& problem) {
   return backward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
 }
 
+// MATNET_AMX_EVERYWHERE=1 (read at first use): the tiles take every problem they can, paying off or
+// not; for measuring where they do (benchmarks/bench_amx.py).
+bool tiles_everywhere() {
+  static const bool everywhere = [] {
+    const char* value = std::getenv("MATNET_AMX_EVERYWHERE");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  return everywhere;
+}
+
 // Forward, per input: T = X Vᵀ (p·q·n multiply-adds) and U T (m·p·n) per split entry of T (p·n).
 bool forward_pays_off(const ForwardProblem16& problem) {
+  if (tiles_everywhere()) return true;
   const int64_t m = problem.m, n = problem.n;
   int64_t multiply_adds = 0, split = 0;
   for (const auto& in : problem.inputs) {
@@ -566,6 +579,7 @@ bool forward_pays_off(const ForwardProblem16& problem) {
 // Backward: Δ (m·n, split twice) feeds P = Δ V (m·n·q) and R = Uᵀ Δ (p·m·n); P (m·q) feeds
 // dU += P Xᵀ (m·q·p); R (p·n) feeds dVᵀ += Xᵀ R (q·p·n) and dX = R V (p·n·q), split once for each.
 bool backward_pays_off(const BackwardProblem16& problem) {
+  if (tiles_everywhere()) return true;
   const int64_t m = problem.m, n = problem.n;
   int64_t multiply_adds = 0, split = 2 * m * n;
   for (size_t j = 0; j < problem.inputs.size(); ++j) {

@@ -1,4 +1,4 @@
-// The bfloat16 forward and backward on Intel AMX tiles (docs/design.md §7.2), used by the CPU
+// The bfloat16 forward and backward on Intel AMX tiles (docs/design.md §7.5), used by the CPU
 // variant `amx`.
 //
 // AMX multiplies bfloat16 tiles into float32 accumulators: a product of two bfloat16 numbers is
@@ -41,7 +41,7 @@ bool backward_can_take(const BackwardProblem16& problem);
 // Whether the tiles beat the lane kernels on a problem. Splitting an entry costs about as much as
 // the lane kernels' multiply-adds of a few dozen entries, while the tile products cost next to
 // nothing; so the tiles pay off where each split entry feeds enough multiply-adds (thresholds
-// measured: docs/cpu_kernels.md, "bfloat16 on AMX").
+// measured: docs/cpu_kernels.md, "bfloat16 on AMX"). Always true under MATNET_AMX_EVERYWHERE=1.
 bool forward_pays_off(const ForwardProblem16& problem);
 bool backward_pays_off(const BackwardProblem16& problem);
 
