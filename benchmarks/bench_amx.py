@@ -29,12 +29,12 @@ LAYERS = [(4096, 28, 28, 20, 20), (4096, 20, 20, 16, 16), (4096, 28, 28, 10, 10)
 
 
 def forward_reuse(p, q, m, n):
-    """Multiply-adds per split entry of the forward (forward_pays_off in bilinear_amx.cpp)."""
+    """Multiply-adds per split entry of the forward (pays_off of a forward problem in bilinear_amx.cpp)."""
     return (p * q * n + m * p * n) / (p * n)
 
 
 def backward_reuse(p, q, m, n, input_gradient):
-    """Multiply-adds per split entry of the backward (backward_pays_off in bilinear_amx.cpp)."""
+    """Multiply-adds per split entry of the backward (pays_off of a backward problem in bilinear_amx.cpp)."""
     macs = m * n * q + m * q * p + p * m * n + q * p * n + (p * n * q if input_gradient else 0)
     split = 2 * m * n + m * q + p * n + (p * n if input_gradient else 0)
     return macs / split

@@ -50,11 +50,13 @@ BackwardProblem<T, S> backward_problem(const at::Tensor& grad_y, const at::Tenso
   return problem;
 }
 
-bool forward_fits_lanes(const LaneKernels* lanes, const auto& problem) {
+template <typename T, typename S>
+bool fits_lanes(const LaneKernels* lanes, const ForwardProblem<T, S>& problem) {
   return lanes != nullptr && forward_scratch_vectors(problem) * lanes->vector_bytes <= kLaneScratchBytes;
 }
 
-bool backward_fits_lanes(const LaneKernels* lanes, const auto& problem) {
+template <typename T, typename S>
+bool fits_lanes(const LaneKernels* lanes, const BackwardProblem<T, S>& problem) {
   return lanes != nullptr &&
          (backward_scratch_vectors(problem) + sum_entries(problem)) * lanes->vector_bytes <= kLaneScratchBytes;
 }
@@ -83,26 +85,13 @@ std::vector<InputTensors> with_float32_weights(const std::vector<InputTensors>& 
 // The bfloat16 kernels on AMX tiles (variant `amx`, amx/bilinear_amx.h), where that variant is in
 // use, the problem fits, and the tiles beat the lane kernels or those cannot take the problem;
 // true if they ran.
-template <typename S>
-bool ran_on_amx(const LaneKernels* lanes, const ForwardProblem<float, S>& problem) {
+template <template <typename, typename> class Problem, typename S>
+bool ran_on_amx(const LaneKernels* lanes, const Problem<float, S>& problem) {
 #ifdef MATNET_HAVE_AMX_KERNELS
   if constexpr (std::is_same_v<S, c10::BFloat16>) {
-    if (cpu_capability() != CpuCapability::Amx || !amx::forward_can_take(problem)) return false;
-    if (!amx::forward_pays_off(problem) && forward_fits_lanes(lanes, problem)) return false;
-    amx::forward(problem);
-    return true;
-  }
-#endif
-  return false;
-}
-
-template <typename S>
-bool ran_on_amx(const LaneKernels* lanes, const BackwardProblem<float, S>& problem) {
-#ifdef MATNET_HAVE_AMX_KERNELS
-  if constexpr (std::is_same_v<S, c10::BFloat16>) {
-    if (cpu_capability() != CpuCapability::Amx || !amx::backward_can_take(problem)) return false;
-    if (!amx::backward_pays_off(problem) && backward_fits_lanes(lanes, problem)) return false;
-    amx::backward(problem);
+    if (cpu_capability() != CpuCapability::Amx || !amx::can_take(problem)) return false;
+    if (!amx::pays_off(problem) && fits_lanes(lanes, problem)) return false;
+    amx::run(problem);
     return true;
   }
 #endif
@@ -116,7 +105,7 @@ void forward_16bit(const LaneKernels* lanes, const std::vector<InputTensors>& in
   const std::vector<InputTensors> weights32 = with_float32_weights(inputs, false);  // alive while the kernels run
   const ForwardProblem<float, S> problem = forward_problem<float, S>(weights32, bias32, activation, y);
   if (ran_on_amx(lanes, problem)) return;
-  if (forward_fits_lanes(lanes, problem)) return lanes->forward(problem);
+  if (fits_lanes(lanes, problem)) return lanes->forward(problem);
   at::Tensor y32 = float32_like(y);
   gemm_forward(with_float32_weights(inputs, true), bias32, activation, y32);
   y.copy_(y32);
@@ -134,7 +123,7 @@ void backward_16bit(const LaneKernels* lanes, const at::Tensor& grad_y, const at
       backward_problem<float, S>(grad_y, y, weights32, activation, grads32, grad_bias32);
   if (ran_on_amx(lanes, problem)) {
     // done: dX rounded, dU, dV and dB in float32 as from the lane kernels
-  } else if (backward_fits_lanes(lanes, problem)) {
+  } else if (fits_lanes(lanes, problem)) {
     lanes->backward(problem);
   } else {
     for (GradientTensors& grad : grads32) grad.x = float32_like(grad.x);
@@ -169,7 +158,7 @@ void run_bilinear_forward(const std::vector<InputTensors>& inputs, const at::Ten
   }
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "matnet::bilinear", [&] {
     const ForwardProblem<scalar_t> problem = forward_problem<scalar_t>(inputs, bias, activation, y);
-    if (forward_fits_lanes(lanes, problem)) {
+    if (fits_lanes(lanes, problem)) {
       lanes->forward(problem);
     } else {
       gemm_forward(inputs, bias, activation, y);
@@ -188,7 +177,7 @@ void run_bilinear_backward(const at::Tensor& grad_y, const at::Tensor& y, const 
   }
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "matnet::bilinear_backward", [&] {
     const BackwardProblem<scalar_t> problem = backward_problem<scalar_t>(grad_y, y, inputs, activation, grads, grad_bias);
-    if (backward_fits_lanes(lanes, problem)) {
+    if (fits_lanes(lanes, problem)) {
       lanes->backward(problem);
     } else {
       gemm_backward(grad_y, y, inputs, activation, grads, grad_bias);

@@ -43,9 +43,9 @@ int64_t padded(int64_t size) { return (size + kPad - 1) / kPad * kPad; }
 // Per-thread scratch bounded like the lane kernels': beyond it the GEMM path runs.
 constexpr int64_t kScratchBytes = int64_t{4} << 20;
 
-// Multiply-adds per split entry from which the tiles beat the AVX-512 lane kernels (forward_pays_off,
-// backward_pays_off), measured on a Sapphire-Rapids-class Xeon: forward 38 (28×28 → 10×10) lost and 48
-// (28×28 → 20×20) won; backward 28 (28×28 → 20×20) lost and 32 (32×32 → 32×32) won.
+// Multiply-adds per split entry from which the tiles beat the AVX-512 lane kernels (pays_off),
+// measured on a Sapphire-Rapids-class Xeon (benchmarks/bench_amx.py): forward 38 (28×28 → 10×10)
+// tied and 48 (28×28 → 20×20) won; backward 28 (28×28 → 20×20) lost and 32 (32×32 → 32×32) won.
 constexpr int64_t kForwardMinMultiplyAddsPerSplitEntry = 44;
 constexpr int64_t kBackwardMinMultiplyAddsPerSplitEntry = 30;
 
@@ -546,11 +546,11 @@ bool weights_finite(const Problem& problem) {
   return true;
 }
 
-bool forward_can_take(const ForwardProblem16& problem) {
+bool can_take(const ForwardProblem16& problem) {
   return forward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
 }
 
-bool backward_can_take(const BackwardProblem16& problem) {
+bool can_take(const BackwardProblem16& problem) {
   return backward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
 }
 
@@ -565,7 +565,7 @@ bool tiles_everywhere() {
 }
 
 // Forward, per input: T = X Vᵀ (p·q·n multiply-adds) and U T (m·p·n) per split entry of T (p·n).
-bool forward_pays_off(const ForwardProblem16& problem) {
+bool pays_off(const ForwardProblem16& problem) {
   if (tiles_everywhere()) return true;
   const int64_t m = problem.m, n = problem.n;
   int64_t multiply_adds = 0, split = 0;
@@ -578,7 +578,7 @@ bool forward_pays_off(const ForwardProblem16& problem) {
 
 // Backward: Δ (m·n, split twice) feeds P = Δ V (m·n·q) and R = Uᵀ Δ (p·m·n); P (m·q) feeds
 // dU += P Xᵀ (m·q·p); R (p·n) feeds dVᵀ += Xᵀ R (q·p·n) and dX = R V (p·n·q), split once for each.
-bool backward_pays_off(const BackwardProblem16& problem) {
+bool pays_off(const BackwardProblem16& problem) {
   if (tiles_everywhere()) return true;
   const int64_t m = problem.m, n = problem.n;
   int64_t multiply_adds = 0, split = 2 * m * n;
@@ -603,7 +603,7 @@ bool backward_pays_off(const BackwardProblem16& problem) {
 }
 
 // Per sample i and input j: T = X Vᵀ, then Z (+)= U T through T's parts (the smallest first).
-void forward(const ForwardProblem16& problem) {
+void run(const ForwardProblem16& problem) {
   const int64_t m = problem.m, n = problem.n, m_pad = padded(m), n_pad = padded(n);
   std::vector<ForwardWeights> weights;
   for (const auto& in : problem.inputs) weights.emplace_back(in, m, n);
@@ -636,7 +636,7 @@ void forward(const ForwardProblem16& problem) {
 
 // The samples are cut into slots of consecutive samples, each summed in order into its own sums;
 // the slots are then added in order. Neither step depends on which thread ran which slot.
-void backward(const BackwardProblem16& problem) {
+void run(const BackwardProblem16& problem) {
   const int64_t m = problem.m, n = problem.n;
   std::vector<BackwardWeights> weights;
   for (const auto& in : problem.inputs) weights.emplace_back(in, m, n);

@@ -35,21 +35,21 @@ using BackwardProblem16 = BackwardProblem<float, c10::BFloat16>;
 // Whether this path can take a problem: its per-thread scratch is small enough, and every weight is
 // finite (a split part that is 0 times an infinite weight would be NaN where the float32 product is
 // ±inf; an inf or NaN in X is handled sample by sample).
-bool forward_can_take(const ForwardProblem16& problem);
-bool backward_can_take(const BackwardProblem16& problem);
+bool can_take(const ForwardProblem16& problem);
+bool can_take(const BackwardProblem16& problem);
 
 // Whether the tiles beat the lane kernels on a problem. Splitting an entry costs about as much as
 // the lane kernels' multiply-adds of a few dozen entries, while the tile products cost next to
 // nothing; so the tiles pay off where each split entry feeds enough multiply-adds (thresholds
 // measured: docs/cpu_kernels.md, "bfloat16 on AMX"). Always true under MATNET_AMX_EVERYWHERE=1.
-bool forward_pays_off(const ForwardProblem16& problem);
-bool backward_pays_off(const BackwardProblem16& problem);
+bool pays_off(const ForwardProblem16& problem);
+bool pays_off(const BackwardProblem16& problem);
 
 // Y_i = σ(Σ_j U_j X_i^j V_jᵀ + B), and its backward (docs/design.md §2), with dU, dV and dB summed
 // in fixed slots of samples as the lane kernels sum them (lanes/bilinear_lanes.h): the same bits for
 // any thread count. Only where the CPU has AMX-BF16 and the OS granted this process the tile
 // registers (capability.h).
-void forward(const ForwardProblem16& problem);
-void backward(const BackwardProblem16& problem);
+void run(const ForwardProblem16& problem);
+void run(const BackwardProblem16& problem);
 
 }  // namespace matnet::cpu::amx
