@@ -80,6 +80,11 @@ def timed_call(batch, direction):
     return lambda: torch.autograd.grad(y, leaves, grad_y, retain_graph=True)
 
 
+def count_workers(gained):
+    """The threads that gained at least a quarter of the busiest one's ticks."""
+    return sum(ticks >= max(gained.values()) / 4 for ticks in gained.values())
+
+
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("capability", LANE_VARIANTS)
@@ -103,10 +108,15 @@ def test_the_lane_kernels_use_exactly_the_threads_torch_allows(capability, threa
             if took * TICKS_PER_SECOND >= 30 or batch >= 800_000:
                 break
             batch *= 2
+        assert took * TICKS_PER_SECOND >= 20, f"a call of {batch} samples took {took:.3f} s: too short to count threads"
+        # On a virtual machine the time stolen by the host is charged to whichever thread held the
+        # virtual CPU, which can leave a working thread under a quarter of the busiest one's ticks
+        # (seen in CI: [33, 13, 6] for 3 threads); such a call is measured once more. A kernel that
+        # really used too few or too many threads fails both measurements.
+        if count_workers(gained) != threads:
+            gained = cpu_ticks_gained(call)
     finally:
         matnet_torch.set_cpu_capability(previous)
-    assert took * TICKS_PER_SECOND >= 20, f"a call of {batch} samples took {took:.3f} s: too short to count threads"
-    workers = [ticks for ticks in gained.values() if ticks >= max(gained.values()) / 4]
-    assert len(workers) == threads, (
-        f"{len(workers)} threads worked with torch.set_num_threads({threads}): CPU ticks gained per thread "
-        f"{sorted(gained.values(), reverse=True)} during a call of {batch} samples lasting {took:.3f} s")
+    assert count_workers(gained) == threads, (
+        f"{count_workers(gained)} threads worked with torch.set_num_threads({threads}): CPU ticks gained per "
+        f"thread {sorted(gained.values(), reverse=True)} during a call of {batch} samples (twice measured)")
