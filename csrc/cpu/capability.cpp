@@ -143,7 +143,7 @@ bool scratch_checks_enabled() {
 const LaneKernels* lane_kernels() {
 #ifdef MATNET_HAVE_X86_LANE_KERNELS
   switch (cpu_capability()) {
-    case CpuCapability::Amx:  // everything but the bfloat16 forward
+    case CpuCapability::Amx:  // all that the AMX tiles do not take (bilinear_paths.cpp)
     case CpuCapability::Avx512:
       return &avx512::lane_kernels;
     case CpuCapability::Avx2:

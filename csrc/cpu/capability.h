@@ -1,8 +1,8 @@
 // Which CPU kernels run: chosen once from the CPU's features, or forced by the environment
 // variable MATNET_CPU_CAPABILITY (like ATen's ATEN_CPU_CAPABILITY), or by set_cpu_capability.
 //
-//   amx      avx512's lane kernels, and the bfloat16 forward on AMX   x86-64 with AVX-512F and
-//            tiles (amx/bilinear_amx.h)                                AMX-BF16, Linux
+//   amx      avx512's lane kernels, and bfloat16 on AMX tiles where   x86-64 with AVX-512F and
+//            that is faster (amx/bilinear_amx.h)                       AMX-BF16, Linux
 //   avx512   lane kernels for AVX-512 (16 floats per register)        x86-64 with AVX-512F
 //   avx2     lane kernels for AVX2 + FMA (8 floats per register)      x86-64 with AVX2 and FMA
 //   neon     lane kernels for Advanced SIMD (4 floats per register)   every aarch64 CPU

@@ -26,6 +26,7 @@ namespace matnet::cpu::amx {
 namespace {
 
 #include "../activation_loops.h"
+#include "../bfloat16_rounding.h"
 
 // Every tile is 16 rows of 64 bytes: A, 16 × 32 bfloat16; B, 16 rows of 16 pairs of bfloat16, row t
 // of B holding rows 2t and 2t + 1 of the matrix it stands for, interleaved ("pair words"); C,
@@ -329,16 +330,11 @@ void widen_all(const c10::BFloat16* src, int64_t size, float* dst) {
   for (int64_t k = 0; k < size; k += 16) _mm512_mask_storeu_ps(dst + k, first_lanes16(size - k), widen(src + k, size - k));
 }
 
-// `count` floats (≤ 16) rounded to the nearest bfloat16 (ties to even) as c10::BFloat16 rounds, NaN
-// to 0x7FC0: adding 0x7FFF plus the lowest kept bit carries into the kept bits exactly when the
-// dropped half is above a tie, or a tie with an odd kept part.
+// `count` floats (≤ 16) rounded to the nearest bfloat16 (../bfloat16_rounding.h).
 void store_rounded(__m512 values, int64_t count, c10::BFloat16* dst) {
-  const __m512i bits = _mm512_castps_si512(values);
-  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
-  rounded = _mm512_mask_mov_epi32(rounded, _mm512_cmp_ps_mask(values, values, _CMP_UNORD_Q),
-                                  _mm512_set1_epi32(0x7FC00000));
-  _mm256_mask_storeu_epi16(dst, first_lanes16(count), _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16)));
+  using Bits32 __attribute__((vector_size(64))) = uint32_t;
+  const __m512i rounded = reinterpret_cast<__m512i>(bfloat16_rounded(reinterpret_cast<Bits32>(values)));
+  _mm256_mask_storeu_epi16(dst, first_lanes16(count), _mm512_cvtepi32_epi16(rounded));
 }
 
 // The rows × columns matrix at `src` (src_stride apart) rounded into the contiguous `dst`.
@@ -533,8 +529,6 @@ void backward_sample(const BackwardProblem16& problem, const std::vector<Backwar
   }
 }
 
-}  // namespace
-
 // Whether every weight entry is finite (see can_take in bilinear_amx.h).
 template <typename Problem>
 bool weights_finite(const Problem& problem) {
@@ -546,14 +540,6 @@ bool weights_finite(const Problem& problem) {
   return true;
 }
 
-bool can_take(const ForwardProblem16& problem) {
-  return forward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
-}
-
-bool can_take(const BackwardProblem16& problem) {
-  return backward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
-}
-
 // MATNET_AMX_EVERYWHERE=1 (read at first use): the tiles take every problem they can, paying off or
 // not; for measuring where they do (benchmarks/bench_amx.py).
 bool tiles_everywhere() {
@@ -562,6 +548,16 @@ bool tiles_everywhere() {
     return value != nullptr && std::string(value) == "1";
   }();
   return everywhere;
+}
+
+}  // namespace
+
+bool can_take(const ForwardProblem16& problem) {
+  return forward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
+}
+
+bool can_take(const BackwardProblem16& problem) {
+  return backward_scratch_bytes(problem) <= kScratchBytes && weights_finite(problem);
 }
 
 // Forward, per input: T = X Vᵀ (p·q·n multiply-adds) and U T (m·p·n) per split entry of T (p·n).

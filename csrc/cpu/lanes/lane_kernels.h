@@ -23,6 +23,8 @@
 
 namespace matnet::cpu::MATNET_CPU_CAPABILITY {
 
+#include "../bfloat16_rounding.h"
+
 // One register of lanes. Aligned like the scalar, not the register, so any buffer will do (the
 // unaligned loads and stores are as fast as the aligned ones when the data happens to be aligned).
 // Through a struct, so that Lanes<T> is a non-deduced context and T comes from the scalar operands.
@@ -124,12 +126,7 @@ MATNET_ALWAYS_INLINE void store_lanes(Lanes<T> lanes, S* dst) {
   } else if constexpr (std::is_same_v<S, c10::BFloat16>) {
     using Bits16 __attribute__((vector_size(Isa::kVectorBytes / 2), aligned(2))) = uint16_t;
     using Bits32 __attribute__((vector_size(Isa::kVectorBytes))) = uint32_t;
-    const Bits32 bits = reinterpret_cast<Bits32>(lanes);
-    // Adding 0x7FFF plus the lowest kept bit carries into the kept bits exactly when the dropped
-    // half is above a tie, or a tie with an odd kept part. A NaN becomes the quiet NaN 0x7FC0.
-    const Bits32 rounded = bits + 0x7FFFu + ((bits >> 16) & 1u);
-    const Bits32 nan = reinterpret_cast<Bits32>((bits & 0x7FFFFFFFu) > 0x7F800000u);
-    *reinterpret_cast<Bits16*>(dst) = __builtin_convertvector(((rounded & ~nan) | (0x7FC00000u & nan)) >> 16, Bits16);
+    *reinterpret_cast<Bits16*>(dst) = __builtin_convertvector(bfloat16_rounded(reinterpret_cast<Bits32>(lanes)), Bits16);
   } else {
     static_assert(std::is_same_v<S, c10::Half> && std::is_same_v<T, float>);
     Isa::narrow_half(lanes, dst);
