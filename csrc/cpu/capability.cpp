@@ -1,6 +1,7 @@
 #include "capability.h"
 
 #include "amx/bilinear_amx.h"
+#include "environment.h"
 
 #include <c10/util/Exception.h>
 
@@ -132,11 +133,13 @@ std::vector<std::string> supported_cpu_capabilities() {
   return names;
 }
 
+bool environment_flag(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && std::string(value) == "1";
+}
+
 bool scratch_checks_enabled() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("MATNET_CHECK_SCRATCH");
-    return value != nullptr && std::string(value) == "1";
-  }();
+  static const bool enabled = environment_flag("MATNET_CHECK_SCRATCH");
   return enabled;
 }
 

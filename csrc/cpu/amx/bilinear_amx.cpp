@@ -5,10 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <string>
 #include <vector>
 
+#include "../environment.h"
 #include "../lanes/bilinear_lanes.h"  // kSumSlots
 #include "../parallel.h"
 
@@ -543,10 +542,7 @@ bool weights_finite(const Problem& problem) {
 // MATNET_AMX_EVERYWHERE=1 (read at first use): the tiles take every problem they can, paying off or
 // not; for measuring where they do (benchmarks/bench_amx.py).
 bool tiles_everywhere() {
-  static const bool everywhere = [] {
-    const char* value = std::getenv("MATNET_AMX_EVERYWHERE");
-    return value != nullptr && std::string(value) == "1";
-  }();
+  static const bool everywhere = environment_flag("MATNET_AMX_EVERYWHERE");
   return everywhere;
 }
 
